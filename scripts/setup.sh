@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what photoai needs into this checkout: a Python venv, bun (from the npm registry,
+# which Reflex uses to build the pages) and, with --test, Debian's Chromium for browser tests.
+# Safe to run again: it only installs what is missing or changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BUN_VERSION=1.4.5
+PYTHON=${PYTHON:-python3}
+
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+stamp=.venv/.photoai-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  .venv/bin/pip install --quiet --upgrade pip
+  .venv/bin/pip install --quiet -e ".[dev]"
+  touch "$stamp"
+fi
+
+if [ ! -x .tools/node_modules/.bin/bun ]; then
+  mkdir -p .tools
+  npm install --prefix .tools --no-audit --no-fund --loglevel=error "bun@${BUN_VERSION}"
+fi
+
+if [ "${1:-}" = "--test" ] && [ ! -x /usr/bin/chromium ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
