@@ -1,0 +1,276 @@
+"""The whole product's data model.
+
+Timestamps are timezone-aware UTC; SQLModel's UTCDateTime stores them as such in PostgreSQL and
+returns them aware from SQLite too. Status and kind columns hold the string values of the enums
+below; services validate them, the database only stores them.
+"""
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlalchemy import BigInteger, Column, Index, Integer, Text, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+# SQLite only auto-increments an INTEGER primary key; PostgreSQL gets a 64-bit one.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED)
+
+
+class ModelStatus(StrEnum):
+    DRAFT = "draft"
+    QUEUED = "queued"
+    TRAINING = "training"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class LedgerKind(StrEnum):
+    STARTER = "starter"
+    PURCHASE = "purchase"
+    PLAN = "plan"
+    HOLD = "hold"
+    CAPTURE = "capture"
+    RELEASE = "release"
+    REFUND = "refund"
+    ADJUSTMENT = "adjustment"
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=254, unique=True, index=True)
+    name: str = Field(default="", max_length=100)
+    password_hash: str = Field(max_length=100)
+    credit_balance: int = Field(default=0)
+    spending_blocked: bool = Field(default=False)
+    is_admin: bool = Field(default=False)
+    stripe_customer_id: str | None = Field(default=None, max_length=64, index=True)
+    low_credit_notified: bool = Field(default=False)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class AuthSession(SQLModel, table=True):
+    """A server-side login: the browser holds the token, we keep only its hash."""
+
+    __tablename__ = "auth_sessions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    revoked_at: datetime | None = None
+    user_agent: str = Field(default="", max_length=300)
+    ip: str = Field(default="", max_length=64)
+
+
+class LoginTicket(SQLModel, table=True):
+    """One-use hand-off from a login form to the route that sets the HttpOnly cookie."""
+
+    __tablename__ = "login_tickets"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    next_path: str = Field(default="/dashboard", max_length=500)
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+class PasswordResetToken(SQLModel, table=True):
+    __tablename__ = "password_reset_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+class PersonalModel(SQLModel, table=True):
+    """A user's trained identity (a LoRA) or a draft collecting training photos."""
+
+    __tablename__ = "personal_models"
+    __table_args__ = (Index("ix_personal_models_user_created", "user_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id")
+    name: str = Field(max_length=80)
+    subject: str = Field(default="person", max_length=16)
+    status: str = Field(default=ModelStatus.DRAFT.value, max_length=16)
+    trigger_word: str = Field(default="TOK", max_length=32)
+    provider: str = Field(default="", max_length=32)
+    cost_credits: int = Field(default=0)
+    progress: float = Field(default=0.0)
+    error: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    weights_key: str = Field(default="", max_length=500)
+    job_id: int | None = Field(default=None, foreign_key="jobs.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    trained_at: datetime | None = None
+
+
+class TrainingPhoto(SQLModel, table=True):
+    __tablename__ = "training_photos"
+    __table_args__ = (Index("ix_training_photos_model", "model_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    model_id: int = Field(foreign_key="personal_models.id")
+    user_id: int = Field(foreign_key="users.id", index=True)
+    original_filename: str = Field(default="", max_length=255)
+    accepted: bool = Field(default=False)
+    reject_reason: str = Field(default="", max_length=200)
+    storage_key: str = Field(default="", max_length=500)
+    thumb_key: str = Field(default="", max_length=500)
+    width: int = 0
+    height: int = 0
+    sha256: str = Field(default="", max_length=64)
+    phash: str = Field(default="", max_length=16)
+    blur_score: float = 0.0
+    face_count: int = 0
+    face_ratio: float = 0.0
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class GeneratedImage(SQLModel, table=True):
+    __tablename__ = "generated_images"
+    __table_args__ = (
+        Index("ix_generated_images_user_feed", "user_id", "created_at", "id"),
+        Index("ix_generated_images_user_model_feed", "user_id", "model_id", "created_at", "id"),
+        Index("ix_generated_images_user_style_feed", "user_id", "style_id", "created_at", "id"),
+        Index(
+            "ix_generated_images_user_favourites",
+            "user_id",
+            "created_at",
+            "id",
+            postgresql_where=text("favourite"),
+            sqlite_where=text("favourite = 1"),
+        ),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
+    user_id: int = Field(foreign_key="users.id")
+    model_id: int | None = Field(default=None, foreign_key="personal_models.id")
+    job_id: int | None = Field(default=None, foreign_key="jobs.id", index=True)
+    style_id: str = Field(default="", max_length=64)
+    prompt: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    negative_prompt: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    seed: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    width: int = 0
+    height: int = 0
+    aspect_ratio: str = Field(default="1:1", max_length=8)
+    provider: str = Field(default="", max_length=32)
+    storage_key: str = Field(default="", max_length=500)
+    thumb_key: str = Field(default="", max_length=500)
+    favourite: bool = Field(default=False)
+    flagged: bool = Field(default=False)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Job(SQLModel, table=True):
+    """Every long operation: the row is the truth, the RQ job only carries it out."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_status_heartbeat", "status", "heartbeat_at"),
+        Index("ix_jobs_user_created", "user_id", "created_at"),
+        Index("ix_jobs_provider_external", "provider", "external_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int | None = Field(default=None, foreign_key="users.id")
+    kind: str = Field(max_length=32)
+    status: str = Field(default=JobStatus.QUEUED.value, max_length=16)
+    progress: float = Field(default=0.0)
+    attempts: int = Field(default=0)
+    max_attempts: int = Field(default=3)
+    provider: str = Field(default="", max_length=32)
+    external_id: str = Field(default="", max_length=128)
+    error: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    credits_held: int = Field(default=0)
+    hold_reference: str = Field(default="", max_length=128)
+    payload: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    heartbeat_at: datetime | None = None
+    finished_at: datetime | None = None
+    deadline_at: datetime | None = None
+
+
+class CreditHold(SQLModel, table=True):
+    """Credits set aside for a job: captured per delivered result, the rest released."""
+
+    __tablename__ = "credit_holds"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    reference: str = Field(max_length=128, unique=True)
+    amount: int
+    captured: int = Field(default=0)
+    released: int = Field(default=0)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class CreditEntry(SQLModel, table=True):
+    """One ledger row per balance change; `sum(delta)` per user always equals the balance."""
+
+    __tablename__ = "credit_entries"
+    __table_args__ = (Index("ix_credit_entries_user_created", "user_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id")
+    kind: str = Field(max_length=16)
+    amount: int = Field(description="Credits concerned, always positive")
+    delta: int = Field(description="Change of the spendable balance")
+    balance_after: int
+    reference: str = Field(max_length=160, unique=True)
+    hold_id: int | None = Field(default=None, foreign_key="credit_holds.id")
+    description: str = Field(default="", max_length=300)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Subscription(SQLModel, table=True):
+    __tablename__ = "subscriptions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    stripe_subscription_id: str = Field(max_length=64, unique=True)
+    stripe_customer_id: str = Field(default="", max_length=64)
+    plan: str = Field(default="", max_length=32)
+    status: str = Field(default="", max_length=32)
+    current_period_end: datetime | None = None
+    cancel_at_period_end: bool = Field(default=False)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ProcessedEvent(SQLModel, table=True):
+    """Webhook deliveries already applied (Stripe and AI providers), for exactly-once effects."""
+
+    __tablename__ = "processed_events"
+    __table_args__ = (UniqueConstraint("source", "event_id", name="uq_processed_events"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=16)
+    event_id: str = Field(max_length=255)
+    event_type: str = Field(default="", max_length=80)
+    processed_at: datetime = Field(default_factory=utcnow)
