@@ -1,0 +1,73 @@
+"""The `photoai` command: operator tasks that run outside the web app."""
+
+import argparse
+import json
+import sys
+
+from alembic import command
+from alembic.config import Config
+
+from photoai import cli_billing
+from photoai.settings import PROJECT_ROOT
+
+
+def migrate(_args: argparse.Namespace) -> int:
+    """Bring the configured database to the newest schema (run before starting the app)."""
+    command.upgrade(Config(str(PROJECT_ROOT / "alembic.ini")), "head")
+    return 0
+
+
+def reap(_args: argparse.Namespace) -> int:
+    """One pass of the stale-job reaper, for cron or for an operator in a hurry."""
+    from photoai.services import jobs
+
+    print(json.dumps(jobs.reap_stale()))
+    return 0
+
+
+def grant_credits(args: argparse.Namespace) -> int:
+    """Add credits to an account as an admin adjustment, recorded in the ledger."""
+    from photoai.models import LedgerKind
+    from photoai.services import accounts, credits
+
+    user_id = accounts.user_id_for_email(args.email)
+    if user_id is None:
+        print(f"No account for {args.email}.", file=sys.stderr)
+        return 1
+    entry = credits.grant(
+        user_id,
+        args.amount,
+        kind=LedgerKind.ADJUSTMENT,
+        reference=f"admin:{args.reference}",
+        description=args.reason,
+    )
+    print(f"{args.email}: +{entry.amount} credits, balance {entry.balance_after}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="photoai", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help=migrate.__doc__).set_defaults(func=migrate)
+    sub.add_parser("reap", help=reap.__doc__).set_defaults(func=reap)
+    grant = sub.add_parser("grant", help=grant_credits.__doc__)
+    grant.add_argument("email")
+    grant.add_argument("amount", type=int)
+    grant.add_argument("--reason", default="Adjustment by an operator")
+    grant.add_argument(
+        "--reference",
+        required=True,
+        help="unique id of this adjustment (e.g. a ticket number); repeating it changes nothing",
+    )
+    grant.set_defaults(func=grant_credits)
+    cli_billing.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""HTTP calls to AI providers with their failures sorted into the three kinds in `base`.
+
+Nothing here retries: each caller decides, because only it knows whether a request creates
+something billable. A timeout after the request went out is reported as "maybe submitted",
+since the provider may have accepted it before we stopped listening.
+"""
+
+from typing import Any
+
+import httpx
+
+from photoai.providers.base import (
+    MAX_WEIGHTS_BYTES,
+    ProviderRateLimited,
+    ProviderRejected,
+    ProviderUnavailable,
+)
+
+DEFAULT_RETRY_AFTER = 10.0
+MAX_RETRY_AFTER = 3600.0
+
+
+def retry_after(response: httpx.Response) -> float:
+    """Seconds from a numeric Retry-After header (both providers send seconds), bounded."""
+    raw = response.headers.get("retry-after", "")
+    try:
+        seconds = float(raw)
+    except ValueError:
+        return DEFAULT_RETRY_AFTER
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+def error_detail(response: httpx.Response) -> str:
+    """A short reason from fal's `{"detail": str | [{loc, msg}]}` or an RFC 7807 problem."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300] or response.reason_phrase
+    if isinstance(body, dict):
+        detail = body.get("detail") or body.get("title") or body.get("error")
+        if isinstance(detail, list):
+            parts = [
+                f"{'.'.join(str(p) for p in item.get('loc', []))}: {item.get('msg', '')}"
+                if isinstance(item, dict)
+                else str(item)
+                for item in detail
+            ]
+            return "; ".join(parts)[:300]
+        if detail:
+            return str(detail)[:300]
+    return str(body)[:300]
+
+
+def send(
+    client: httpx.Client, method: str, url: str, *, creating: bool = False, **kwargs: Any
+) -> httpx.Response:
+    """One request; returns only 2xx answers, raises a classified ProviderError otherwise.
+
+    `creating` marks a request that starts billable work, so that a timeout after sending
+    says it may have been accepted.
+    """
+    try:
+        response = client.request(method, url, **kwargs)
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+        raise ProviderUnavailable(f"cannot reach the provider: {exc!r}") from exc
+    except httpx.TransportError as exc:
+        raise ProviderUnavailable(
+            f"no answer from the provider: {exc!r}", maybe_submitted=creating
+        ) from exc
+    if response.status_code == 429:
+        raise ProviderRateLimited(retry_after(response), error_detail(response))
+    if response.status_code >= 500:
+        raise ProviderUnavailable(
+            f"provider error {response.status_code}: {error_detail(response)}"
+        )
+    if response.status_code >= 400:
+        raise ProviderRejected(
+            f"provider refused ({response.status_code}): {error_detail(response)}",
+            status_code=response.status_code,
+        )
+    return response
+
+
+def json_object(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise ProviderUnavailable("the provider answered with something that is not JSON") from exc
+    if not isinstance(body, dict):
+        raise ProviderUnavailable("the provider answered with an unexpected JSON shape")
+    return body
+
+
+def download(client: httpx.Client, url: str, limit: int = MAX_WEIGHTS_BYTES) -> bytes:
+    """Fetch a provider's output file (no auth: their file links are bearer URLs)."""
+    if not url.startswith(("https://", "http://")):
+        raise ProviderRejected(f"not a web address: {url[:80]!r}")
+    try:
+        with client.stream("GET", url, follow_redirects=True) as response:
+            if response.status_code == 429:
+                raise ProviderRateLimited(retry_after(response))
+            if response.status_code >= 500:
+                raise ProviderUnavailable(f"file download failed with {response.status_code}")
+            if response.status_code >= 400:
+                raise ProviderRejected(
+                    f"file download refused with {response.status_code}",
+                    status_code=response.status_code,
+                )
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > limit:
+                    raise ProviderRejected(f"the file is larger than {limit} bytes")
+                chunks.append(chunk)
+    except httpx.TransportError as exc:
+        raise ProviderUnavailable(f"file download interrupted: {exc!r}") from exc
+    return b"".join(chunks)

@@ -1,0 +1,409 @@
+"""Accounts: registration, passwords, server-side sessions and password resets.
+
+Tokens (sessions, login tickets, reset links) are random strings handed to the browser once;
+the database keeps only an HMAC of each, keyed by the operator's secret, so a leaked database
+holds no usable token. Messages shown to the user never reveal whether an email is registered.
+"""
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+import bcrypt
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
+
+from photoai.db import session_scope
+from photoai.models import (
+    AuthSession,
+    LedgerKind,
+    LoginTicket,
+    PasswordResetToken,
+    User,
+    utcnow,
+)
+from photoai.services import credits, throttle
+from photoai.services.email import send_email
+from photoai.settings import get_settings
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+EMAIL_RE = re.compile(rf"^[^@\s]{{1,64}}@{_LABEL}(?:\.{_LABEL})+$")
+MAX_PASSWORD_LENGTH = 128
+MAX_NAME_LENGTH = 100
+BAD_LOGIN = "Email or password is incorrect."
+TOO_MANY_ATTEMPTS = "Too many sign-in attempts. Please wait a few minutes and try again."
+RESET_SENT = "If an account exists for that email, we have sent a link to reset the password."
+RESET_INVALID = "This reset link is invalid or has expired. Please ask for a new one."
+
+
+class AccountError(Exception):
+    """A refusal with a message meant for the user."""
+
+
+@dataclass(frozen=True)
+class SessionUser:
+    user_id: int
+    session_id: int
+    email: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Profile:
+    user_id: int
+    email: str
+    name: str
+    credit_balance: int
+    spending_blocked: bool
+    created_at: datetime
+
+
+def normalize_email(raw: str) -> str:
+    email = (raw or "").strip().lower()
+    if len(email) > 254 or not EMAIL_RE.match(email):
+        raise AccountError("Please enter a valid email address.")
+    return email
+
+
+def password_problems(password: str) -> list[str]:
+    settings = get_settings()
+    problems = []
+    if len(password) < settings.password_min_length:
+        problems.append(f"Use at least {settings.password_min_length} characters.")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        problems.append(f"Use at most {MAX_PASSWORD_LENGTH} characters.")
+    if password.strip() != password:
+        problems.append("Do not start or end the password with a space.")
+    if password.isalpha() or password.isdigit():
+        problems.append("Mix letters with numbers or symbols.")
+    if len(set(password)) < 5:
+        problems.append("Use more different characters.")
+    return problems
+
+
+def check_password_rules(password: str) -> None:
+    problems = password_problems(password)
+    if problems:
+        raise AccountError("Password too weak: " + " ".join(problems))
+
+
+def _prehash(password: str) -> bytes:
+    """bcrypt reads only 72 bytes; a SHA-256 digest first lets every character count."""
+    return base64.b64encode(hashlib.sha256(password.encode("utf-8")).digest())
+
+
+def hash_password(password: str) -> str:
+    rounds = get_settings().bcrypt_rounds
+    return bcrypt.hashpw(_prehash(password), bcrypt.gensalt(rounds)).decode("ascii")
+
+
+def verify_password(password: str, password_hash: str) -> bool:
+    try:
+        return bcrypt.checkpw(_prehash(password), password_hash.encode("ascii"))
+    except ValueError:
+        return False
+
+
+@lru_cache
+def _dummy_hash(rounds: int) -> str:
+    """Compared against when the email is unknown, so both paths cost the same time."""
+    return bcrypt.hashpw(b"not-a-password", bcrypt.gensalt(rounds)).decode("ascii")
+
+
+def token_hash(token: str) -> str:
+    key = get_settings().signing_key.encode("utf-8")
+    return hmac.new(key, token.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def _clean_name(name: str) -> str:
+    cleaned = " ".join((name or "").split())
+    if len(cleaned) > MAX_NAME_LENGTH:
+        raise AccountError(f"Names can be at most {MAX_NAME_LENGTH} characters.")
+    return cleaned
+
+
+def register(email: str, password: str, name: str = "") -> int:
+    """Create an account and grant the configured starter credits through the ledger."""
+    normalized = normalize_email(email)
+    check_password_rules(password)
+    clean_name = _clean_name(name)
+    password_hash = hash_password(password)
+    try:
+        with session_scope() as s:
+            user = User(email=normalized, name=clean_name, password_hash=password_hash)
+            s.add(user)
+            s.flush()
+            assert user.id is not None
+            user_id = user.id
+            starter = get_settings().starter_credits
+            if starter > 0:
+                credits.grant(
+                    user_id,
+                    starter,
+                    kind=LedgerKind.STARTER,
+                    reference=f"starter:{user_id}",
+                    description="Welcome credits",
+                    session=s,
+                )
+    except IntegrityError as exc:
+        raise AccountError(
+            "An account with this email already exists. Sign in or reset the password."
+        ) from exc
+    return user_id
+
+
+def _throttle_keys(email: str, client_ip: str) -> tuple[str, str]:
+    return f"login:acct:{email}", f"login:ip:{client_ip or 'unknown'}"
+
+
+def authenticate(email: str, password: str, client_ip: str) -> int:
+    """Check credentials with per-account and per-address throttling; same message for all."""
+    settings = get_settings()
+    try:
+        normalized = normalize_email(email)
+    except AccountError:
+        normalized = (email or "").strip().lower()[:254]
+    account_key, ip_key = _throttle_keys(normalized, client_ip)
+    if (
+        throttle.failures(account_key) >= settings.login_max_failures_per_account
+        or throttle.failures(ip_key) >= settings.login_max_failures_per_ip
+    ):
+        raise AccountError(TOO_MANY_ATTEMPTS)
+    with session_scope() as s:
+        user = s.execute(select(User).where(col(User.email) == normalized)).scalar_one_or_none()
+        stored_hash = user.password_hash if user else None
+        user_id = user.id if user else None
+    ok = verify_password(password, stored_hash or _dummy_hash(settings.bcrypt_rounds))
+    if not ok or user_id is None:
+        window = settings.login_throttle_window_seconds
+        throttle.record_failure(account_key, window)
+        throttle.record_failure(ip_key, window)
+        raise AccountError(BAD_LOGIN)
+    throttle.clear(account_key)
+    return user_id
+
+
+def safe_next_path(next_path: str | None) -> str:
+    """Only same-site absolute paths, so a login link cannot bounce users to another site."""
+    if not next_path:
+        return "/dashboard"
+    parts = urlsplit(next_path)
+    if parts.scheme or parts.netloc or not next_path.startswith("/") or next_path.startswith("//"):
+        return "/dashboard"
+    if parts.path in ("/login", "/register", "/auth/complete", "/auth/logout"):
+        return "/dashboard"
+    return next_path[:500]
+
+
+def create_login_ticket(user_id: int, next_path: str | None) -> str:
+    ticket = secrets.token_urlsafe(32)
+    with session_scope() as s:
+        s.add(
+            LoginTicket(
+                user_id=user_id,
+                token_hash=token_hash(ticket),
+                next_path=safe_next_path(next_path),
+                expires_at=utcnow() + timedelta(seconds=get_settings().login_ticket_seconds),
+            )
+        )
+    return ticket
+
+
+@dataclass(frozen=True)
+class NewSession:
+    token: str
+    expires_at: datetime
+    next_path: str
+
+
+def redeem_login_ticket(ticket: str, user_agent: str, client_ip: str) -> NewSession:
+    """Swap a one-use ticket for a session; a reused or late ticket is refused."""
+    now = utcnow()
+    with session_scope() as s:
+        row = s.execute(
+            update(LoginTicket)
+            .where(
+                col(LoginTicket.token_hash) == token_hash(ticket),
+                col(LoginTicket.used_at).is_(None),
+                col(LoginTicket.expires_at) > now,
+            )
+            .values(used_at=now)
+            .returning(col(LoginTicket.user_id), col(LoginTicket.next_path))
+        ).one_or_none()
+        if row is None:
+            raise AccountError("This sign-in link has expired. Please sign in again.")
+        token = secrets.token_urlsafe(32)
+        expires_at = now + timedelta(days=get_settings().session_days)
+        s.add(
+            AuthSession(
+                user_id=row.user_id,
+                token_hash=token_hash(token),
+                expires_at=expires_at,
+                user_agent=user_agent[:300],
+                ip=client_ip[:64],
+            )
+        )
+    return NewSession(token=token, expires_at=expires_at, next_path=row.next_path)
+
+
+def resolve_session(token: str | None) -> SessionUser | None:
+    """The user behind a session token, or None if it is unknown, expired or revoked."""
+    if not token or len(token) > 200:
+        return None
+    with session_scope() as s:
+        row = s.execute(
+            select(col(AuthSession.id), col(User.id), col(User.email), col(User.name))
+            .join(User, col(User.id) == col(AuthSession.user_id))
+            .where(
+                col(AuthSession.token_hash) == token_hash(token),
+                col(AuthSession.revoked_at).is_(None),
+                col(AuthSession.expires_at) > utcnow(),
+            )
+        ).one_or_none()
+    if row is None:
+        return None
+    return SessionUser(user_id=row[1], session_id=row[0], email=row[2], name=row[3])
+
+
+def revoke_session(token: str) -> None:
+    with session_scope() as s:
+        s.execute(
+            update(AuthSession)
+            .where(col(AuthSession.token_hash) == token_hash(token))
+            .values(revoked_at=utcnow())
+        )
+
+
+def revoke_all_sessions(user_id: int, *, except_session_id: int | None = None) -> int:
+    with session_scope() as s:
+        query = update(AuthSession).where(
+            col(AuthSession.user_id) == user_id,
+            col(AuthSession.revoked_at).is_(None),
+        )
+        if except_session_id is not None:
+            query = query.where(col(AuthSession.id) != except_session_id)
+        result = s.execute(query.values(revoked_at=utcnow()))
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def get_profile(user_id: int) -> Profile:
+    with session_scope() as s:
+        user = s.get(User, user_id)
+        if user is None:
+            raise AccountError("Account not found.")
+        assert user.id is not None
+        return Profile(
+            user_id=user.id,
+            email=user.email,
+            name=user.name,
+            credit_balance=user.credit_balance,
+            spending_blocked=user.spending_blocked,
+            created_at=user.created_at,
+        )
+
+
+def user_id_for_email(email: str) -> int | None:
+    try:
+        normalized = normalize_email(email)
+    except AccountError:
+        return None
+    with session_scope() as s:
+        found = s.execute(select(col(User.id)).where(col(User.email) == normalized))
+        return found.scalar_one_or_none()
+
+
+def update_name(user_id: int, name: str) -> str:
+    clean = _clean_name(name)
+    with session_scope() as s:
+        s.execute(
+            update(User).where(col(User.id) == user_id).values(name=clean, updated_at=utcnow())
+        )
+    return clean
+
+
+def change_password(user_id: int, current: str, new: str, *, keep_session_id: int) -> None:
+    """Requires the current password; signs out every other session."""
+    with session_scope() as s:
+        user = s.get(User, user_id)
+        if user is None or not verify_password(current, user.password_hash):
+            raise AccountError("The current password is not correct.")
+    check_password_rules(new)
+    with session_scope() as s:
+        s.execute(
+            update(User)
+            .where(col(User.id) == user_id)
+            .values(password_hash=hash_password(new), updated_at=utcnow())
+        )
+    revoke_all_sessions(user_id, except_session_id=keep_session_id)
+
+
+def request_password_reset(email: str) -> None:
+    """Email a single-use link if the account exists; the caller always shows RESET_SENT."""
+    try:
+        normalized = normalize_email(email)
+    except AccountError:
+        return
+    settings = get_settings()
+    with session_scope() as s:
+        user_id = s.execute(
+            select(col(User.id)).where(col(User.email) == normalized)
+        ).scalar_one_or_none()
+        if user_id is None:
+            return
+        token = secrets.token_urlsafe(32)
+        s.add(
+            PasswordResetToken(
+                user_id=user_id,
+                token_hash=token_hash(token),
+                expires_at=utcnow() + timedelta(minutes=settings.reset_token_minutes),
+            )
+        )
+    link = f"{settings.base_url.rstrip('/')}/reset-password?token={token}"
+    send_email(
+        normalized,
+        f"Reset your {settings.app_name} password",
+        f"Someone asked to reset the password of your {settings.app_name} account.\n\n"
+        f"Open this link within {settings.reset_token_minutes} minutes to choose a new one:\n"
+        f"{link}\n\nIf it was not you, ignore this email; your password stays the same.\n",
+    )
+
+
+def reset_password(token: str, new_password: str) -> None:
+    """Use a reset link once: sets the password and signs out every session."""
+    check_password_rules(new_password)
+    now = utcnow()
+    with session_scope() as s:
+        user_id = s.execute(
+            update(PasswordResetToken)
+            .where(
+                col(PasswordResetToken.token_hash) == token_hash(token or ""),
+                col(PasswordResetToken.used_at).is_(None),
+                col(PasswordResetToken.expires_at) > now,
+            )
+            .values(used_at=now)
+            .returning(col(PasswordResetToken.user_id))
+        ).scalar_one_or_none()
+        if user_id is None:
+            raise AccountError(RESET_INVALID)
+        s.execute(
+            update(User)
+            .where(col(User.id) == user_id)
+            .values(password_hash=hash_password(new_password), updated_at=now)
+        )
+        s.execute(
+            update(PasswordResetToken)
+            .where(
+                col(PasswordResetToken.user_id) == user_id,
+                col(PasswordResetToken.used_at).is_(None),
+            )
+            .values(used_at=now)
+        )
+    revoke_all_sessions(user_id)
+    throttle.clear(_throttle_keys(get_profile(user_id).email, "")[0])

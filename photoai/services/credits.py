@@ -1,0 +1,409 @@
+"""The credits ledger: the only code that changes a balance.
+
+Every change is a `CreditEntry` with a unique idempotency reference, written in the same
+transaction as an atomic conditional update of `users.credit_balance`. Repeating a call with
+the same reference changes nothing and returns the first outcome, so jobs, webhooks and retries
+can call these functions as often as they like. The balance never goes negative and always
+equals the sum of the user's ledger deltas.
+
+A hold moves credits out of the spendable balance; capture turns held credits into a charge
+(no balance change); release gives back whatever was neither captured nor released yet.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, func, select, update
+from sqlmodel import Session, col
+
+from photoai.db import insert_for, use_session
+from photoai.models import CreditEntry, CreditHold, LedgerKind, User
+
+
+class CreditError(Exception):
+    """Base for refusals a user can be shown as they are."""
+
+
+class InsufficientCredits(CreditError):
+    def __init__(self, needed: int, balance: int) -> None:
+        super().__init__(f"This needs {needed} credits; you have {balance}.")
+        self.needed = needed
+        self.balance = balance
+
+
+class SpendingBlocked(CreditError):
+    def __init__(self) -> None:
+        super().__init__(
+            "Spending is paused on this account because a payment was refunded or disputed "
+            "after its credits were used. Contact support to resolve it."
+        )
+
+
+class HoldError(CreditError):
+    """A capture or release that does not fit the hold it names."""
+
+
+@dataclass(frozen=True)
+class EntryView:
+    id: int
+    kind: str
+    amount: int
+    delta: int
+    balance_after: int
+    reference: str
+    description: str
+    created_at: datetime
+
+
+def _entry_view(entry: CreditEntry) -> EntryView:
+    assert entry.id is not None
+    return EntryView(
+        id=entry.id,
+        kind=entry.kind,
+        amount=entry.amount,
+        delta=entry.delta,
+        balance_after=entry.balance_after,
+        reference=entry.reference,
+        description=entry.description,
+        created_at=entry.created_at,
+    )
+
+
+def _claim_reference(
+    session: Session,
+    *,
+    user_id: int,
+    kind: LedgerKind,
+    amount: int,
+    delta: int,
+    reference: str,
+    description: str,
+    hold_id: int | None = None,
+) -> int | None:
+    """Insert the ledger row first: its unique reference is the idempotency lock.
+
+    Returns the new row id, or None when the reference was already used (in PostgreSQL a
+    concurrent twin waits here until the first transaction ends).
+    """
+    stmt = (
+        insert_for(session)(CreditEntry)
+        .values(
+            user_id=user_id,
+            kind=kind.value,
+            amount=amount,
+            delta=delta,
+            balance_after=0,
+            reference=reference,
+            description=description[:300],
+            hold_id=hold_id,
+        )
+        .on_conflict_do_nothing(index_elements=["reference"])
+        .returning(col(CreditEntry.id))
+    )
+    return session.execute(stmt).scalar_one_or_none()
+
+
+def _existing(session: Session, reference: str) -> CreditEntry:
+    return session.execute(
+        select(CreditEntry).where(col(CreditEntry.reference) == reference)
+    ).scalar_one()
+
+
+def _finish_entry(session: Session, entry_id: int, balance_after: int) -> CreditEntry:
+    session.execute(
+        update(CreditEntry)
+        .where(col(CreditEntry.id) == entry_id)
+        .values(balance_after=balance_after)
+    )
+    return session.execute(select(CreditEntry).where(col(CreditEntry.id) == entry_id)).scalar_one()
+
+
+def _add_to_balance(session: Session, user_id: int, delta: int) -> int:
+    """Apply a non-negative delta; locks the user row so `balance_after` is exact."""
+    new_balance = session.execute(
+        update(User)
+        .where(col(User.id) == user_id)
+        .values(credit_balance=col(User.credit_balance) + delta)
+        .returning(col(User.credit_balance))
+    ).scalar_one_or_none()
+    if new_balance is None:
+        raise CreditError(f"Unknown user {user_id}.")
+    return int(new_balance)
+
+
+def _positive(amount: int) -> None:
+    if not isinstance(amount, int) or amount <= 0:
+        raise ValueError(f"credit amounts are positive integers, got {amount!r}")
+
+
+def grant(
+    user_id: int,
+    amount: int,
+    *,
+    kind: LedgerKind,
+    reference: str,
+    description: str = "",
+    session: Session | None = None,
+) -> EntryView:
+    """Add credits (starter, purchase, plan period, admin adjustment)."""
+    _positive(amount)
+    with use_session(session) as s:
+        entry_id = _claim_reference(
+            s,
+            user_id=user_id,
+            kind=kind,
+            amount=amount,
+            delta=amount,
+            reference=reference,
+            description=description,
+        )
+        if entry_id is None:
+            return _entry_view(_existing(s, reference))
+        return _entry_view(_finish_entry(s, entry_id, _add_to_balance(s, user_id, amount)))
+
+
+def hold(
+    user_id: int,
+    amount: int,
+    *,
+    reference: str,
+    description: str = "",
+    session: Session | None = None,
+) -> EntryView:
+    """Set credits aside for a job; refuses with a clear reason when the user cannot pay."""
+    _positive(amount)
+    with use_session(session) as s:
+        hold_id = _insert_hold(s, user_id, amount, reference)
+        entry_id = _claim_reference(
+            s,
+            user_id=user_id,
+            kind=LedgerKind.HOLD,
+            amount=amount,
+            delta=-amount,
+            reference=reference,
+            description=description,
+            hold_id=hold_id,
+        )
+        if entry_id is None:
+            return _entry_view(_existing(s, reference))
+        new_balance = s.execute(
+            update(User)
+            .where(
+                col(User.id) == user_id,
+                col(User.credit_balance) >= amount,
+                col(User.spending_blocked).is_(False),
+            )
+            .values(credit_balance=col(User.credit_balance) - amount)
+            .returning(col(User.credit_balance))
+        ).scalar_one_or_none()
+        if new_balance is None:
+            user = s.get(User, user_id)
+            s.rollback()
+            if user is None:
+                raise CreditError(f"Unknown user {user_id}.")
+            if user.spending_blocked:
+                raise SpendingBlocked()
+            raise InsufficientCredits(amount, user.credit_balance)
+        return _entry_view(_finish_entry(s, entry_id, int(new_balance)))
+
+
+def _insert_hold(s: Session, user_id: int, amount: int, reference: str) -> int:
+    s.execute(
+        insert_for(s)(CreditHold)
+        .values(user_id=user_id, amount=amount, reference=reference)
+        .on_conflict_do_nothing(index_elements=["reference"])
+    )
+    found = s.execute(
+        select(col(CreditHold.id), col(CreditHold.user_id)).where(
+            col(CreditHold.reference) == reference
+        )
+    ).one()
+    if found.user_id != user_id:
+        raise HoldError("That hold reference belongs to another account.")
+    return int(found.id)
+
+
+def _get_hold(s: Session, hold_reference: str) -> CreditHold:
+    found = s.execute(
+        select(CreditHold).where(col(CreditHold.reference) == hold_reference)
+    ).scalar_one_or_none()
+    if found is None:
+        raise HoldError(f"No credit hold {hold_reference!r}.")
+    return found
+
+
+def capture(
+    hold_reference: str,
+    amount: int,
+    *,
+    reference: str,
+    description: str = "",
+    session: Session | None = None,
+) -> EntryView:
+    """Charge part of a hold, e.g. one delivered image; never more than is still held."""
+    _positive(amount)
+    with use_session(session) as s:
+        held = _get_hold(s, hold_reference)
+        entry_id = _claim_reference(
+            s,
+            user_id=held.user_id,
+            kind=LedgerKind.CAPTURE,
+            amount=amount,
+            delta=0,
+            reference=reference,
+            description=description,
+            hold_id=held.id,
+        )
+        if entry_id is None:
+            return _entry_view(_existing(s, reference))
+        moved = s.execute(
+            update(CreditHold)
+            .where(
+                col(CreditHold.id) == held.id,
+                col(CreditHold.amount) - col(CreditHold.captured) - col(CreditHold.released)
+                >= amount,
+            )
+            .values(captured=col(CreditHold.captured) + amount)
+            .returning(col(CreditHold.id))
+        ).scalar_one_or_none()
+        if moved is None:
+            s.rollback()
+            raise HoldError(f"Hold {hold_reference!r} has fewer than {amount} credits left.")
+        return _entry_view(_finish_entry(s, entry_id, _add_to_balance(s, held.user_id, 0)))
+
+
+def release(
+    hold_reference: str,
+    *,
+    reference: str | None = None,
+    description: str = "",
+    session: Session | None = None,
+) -> EntryView | None:
+    """Give back everything still held; None when nothing was left to give back."""
+    ref = reference or f"{hold_reference}:release"
+    with use_session(session) as s:
+        while True:
+            done = s.execute(
+                select(CreditEntry).where(col(CreditEntry.reference) == ref)
+            ).scalar_one_or_none()
+            if done is not None:
+                return _entry_view(done)
+            held = _get_hold(s, hold_reference)
+            remaining = held.amount - held.captured - held.released
+            if remaining <= 0:
+                return None
+            entry_id = _claim_reference(
+                s,
+                user_id=held.user_id,
+                kind=LedgerKind.RELEASE,
+                amount=remaining,
+                delta=remaining,
+                reference=ref,
+                description=description,
+                hold_id=held.id,
+            )
+            if entry_id is None:
+                return _entry_view(_existing(s, ref))
+            swapped = s.execute(
+                update(CreditHold)
+                .where(
+                    col(CreditHold.id) == held.id,
+                    col(CreditHold.captured) == held.captured,
+                    col(CreditHold.released) == held.released,
+                )
+                .values(released=col(CreditHold.released) + remaining)
+                .returning(col(CreditHold.id))
+            ).scalar_one_or_none()
+            if swapped is not None:
+                new_balance = _add_to_balance(s, held.user_id, remaining)
+                return _entry_view(_finish_entry(s, entry_id, new_balance))
+            # A capture landed between our read and write: drop our row and read again.
+            s.execute(delete(CreditEntry).where(col(CreditEntry.id) == entry_id))
+            s.expire_all()
+
+
+@dataclass(frozen=True)
+class TakeBack:
+    entry: EntryView | None
+    shortfall: int
+
+
+def take_back(
+    user_id: int,
+    amount: int,
+    *,
+    reference: str,
+    description: str = "",
+    session: Session | None = None,
+) -> TakeBack:
+    """Remove credits after a refund or dispute.
+
+    Takes what the balance still has; if the credits were already spent, the account's spending
+    is blocked rather than letting the balance go negative.
+    """
+    _positive(amount)
+    with use_session(session) as s:
+        entry_id = _claim_reference(
+            s,
+            user_id=user_id,
+            kind=LedgerKind.REFUND,
+            amount=0,
+            delta=0,
+            reference=reference,
+            description=description,
+        )
+        if entry_id is None:
+            existing = _existing(s, reference)
+            return TakeBack(_entry_view(existing), amount - existing.amount)
+        while True:
+            current = s.execute(
+                select(col(User.credit_balance)).where(col(User.id) == user_id)
+            ).scalar_one()
+            taken = min(int(current), amount)
+            new_balance = s.execute(
+                update(User)
+                .where(col(User.id) == user_id, col(User.credit_balance) == current)
+                .values(
+                    credit_balance=col(User.credit_balance) - taken,
+                    spending_blocked=col(User.spending_blocked) | (taken < amount),
+                )
+                .returning(col(User.credit_balance))
+            ).scalar_one_or_none()
+            if new_balance is not None:
+                break
+            s.expire_all()
+        s.execute(
+            update(CreditEntry)
+            .where(col(CreditEntry.id) == entry_id)
+            .values(amount=taken, delta=-taken)
+        )
+        return TakeBack(_entry_view(_finish_entry(s, entry_id, int(new_balance))), amount - taken)
+
+
+def balance(user_id: int, *, session: Session | None = None) -> int:
+    with use_session(session) as s:
+        return int(
+            s.execute(select(col(User.credit_balance)).where(col(User.id) == user_id)).scalar_one()
+        )
+
+
+def ledger_sum(user_id: int, *, session: Session | None = None) -> int:
+    with use_session(session) as s:
+        total = s.execute(
+            select(func.coalesce(func.sum(col(CreditEntry.delta)), 0)).where(
+                col(CreditEntry.user_id) == user_id
+            )
+        ).scalar_one()
+        return int(total)
+
+
+def recent_entries(
+    user_id: int, *, limit: int = 50, before_id: int | None = None
+) -> list[EntryView]:
+    """Newest first, keyset-paged by id."""
+    with use_session(None) as s:
+        query = select(CreditEntry).where(col(CreditEntry.user_id) == user_id)
+        if before_id is not None:
+            query = query.where(col(CreditEntry.id) < before_id)
+        rows = s.execute(query.order_by(col(CreditEntry.id).desc()).limit(limit)).scalars()
+        return [_entry_view(r) for r in rows]

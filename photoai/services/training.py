@@ -1,0 +1,474 @@
+"""Personal models as the UI sees them: drafts, training photos, starting and deleting trainings.
+
+No Reflex here: pages call these functions with the signed-in user's id and show what comes
+back. Every function checks ownership itself, and another user's ids look exactly like missing
+ones. Errors a user can act on are `TrainingError` with a message to show as it is.
+
+Starting a training first flips the model from draft/failed to queued with one conditional
+UPDATE, so a double click (or two tabs) starts one training and holds credits once. The running
+side (job handler, provider updates, reconciler) is in `training_runs`; importing this module
+registers it with the job runner and the maintenance loop.
+"""
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select, update
+from sqlmodel import Session, col
+
+from photoai.db import session_scope
+from photoai.models import (
+    GeneratedImage,
+    Job,
+    JobStatus,
+    ModelStatus,
+    PersonalModel,
+    TrainingPhoto,
+    utcnow,
+)
+from photoai.services import jobs, maintenance
+from photoai.services.photo_checks import PhotoLimits, find_duplicate, inspect_photo
+from photoai.services.queue import enqueue
+from photoai.services.storage import get_storage, photo_key, thumb_key
+from photoai.services.training_runs import (
+    KIND,
+    SUBMITTING,
+    apply_provider_update,
+    handle_webhook,
+    on_training_finished,
+    reconcile_trainings,
+    run_training,
+    trainer_for,
+    trainer_problem,
+)
+from photoai.settings import get_settings
+
+__all__ = [
+    "KIND",
+    "ModelDetail",
+    "ModelView",
+    "PhotoView",
+    "TrainingError",
+    "add_photo",
+    "apply_provider_update",
+    "create_draft",
+    "delete_model",
+    "get_model",
+    "handle_webhook",
+    "list_models",
+    "reconcile_trainings",
+    "remove_photo",
+    "retry_training",
+    "start_training",
+    "training_cost",
+]
+
+log = logging.getLogger(__name__)
+
+SUBJECTS = ("woman", "man", "person", "pet")
+NAME_MAX = 80
+DUPLICATE = "duplicate of a photo already added"
+# Rejected uploads are kept (to show their reason) but must not pile up without end.
+UPLOADS_PER_PHOTO_SLOT = 3
+RECONCILE_EVERY_SECONDS = 5.0
+_EDITABLE = (ModelStatus.DRAFT.value, ModelStatus.FAILED.value)
+
+
+class TrainingError(Exception):
+    """A refusal with a message meant for the user."""
+
+
+@dataclass(frozen=True)
+class PhotoView:
+    id: int
+    filename: str
+    accepted: bool
+    reason: str
+    thumb_url: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class ModelView:
+    id: int
+    name: str
+    subject: str
+    status: str
+    progress: float
+    cost_credits: int
+    photo_count: int
+    provider: str
+    is_demo: bool
+    error: str
+    created_at: datetime
+    updated_at: datetime
+    trained_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ModelDetail:
+    model: ModelView
+    photos: tuple[PhotoView, ...]
+    min_photos: int
+    max_photos: int
+    can_edit_photos: bool
+    can_train: bool
+    training_cost: int
+    job_id: int | None
+
+
+def training_cost() -> int:
+    return get_settings().training_cost_credits
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def _owned_model(s: Session, user_id: int, model_id: int, *, lock: bool = False) -> PersonalModel:
+    query = select(PersonalModel).where(
+        col(PersonalModel.id) == model_id, col(PersonalModel.user_id) == user_id
+    )
+    if lock:
+        query = query.with_for_update()
+    model = s.execute(query).scalar_one_or_none()
+    if model is None:
+        raise TrainingError("Model not found.")
+    return model
+
+
+def _require_editable(model: PersonalModel) -> None:
+    if model.status in _EDITABLE:
+        return
+    if model.status == ModelStatus.READY:
+        raise TrainingError("This model is trained; its photos can no longer change.")
+    raise TrainingError("This model is training; its photos can change again if it fails.")
+
+
+def _accepted_count(s: Session, model_id: int) -> int:
+    return int(
+        s.execute(
+            select(func.count())
+            .select_from(TrainingPhoto)
+            .where(col(TrainingPhoto.model_id) == model_id, col(TrainingPhoto.accepted))
+        ).scalar_one()
+    )
+
+
+def _model_view(model: PersonalModel, photo_count: int) -> ModelView:
+    assert model.id is not None
+    provider = model.provider or get_settings().trainer
+    return ModelView(
+        id=model.id,
+        name=model.name,
+        subject=model.subject,
+        status=model.status,
+        progress=model.progress,
+        cost_credits=model.cost_credits,
+        photo_count=photo_count,
+        provider=provider,
+        is_demo=provider == "demo",
+        error=model.error,
+        created_at=model.created_at,
+        updated_at=model.updated_at,
+        trained_at=model.trained_at,
+    )
+
+
+def _photo_view(photo: TrainingPhoto, thumb_url: str) -> PhotoView:
+    assert photo.id is not None
+    return PhotoView(
+        id=photo.id,
+        filename=photo.original_filename,
+        accepted=photo.accepted,
+        reason=photo.reject_reason,
+        thumb_url=thumb_url,
+        width=photo.width,
+        height=photo.height,
+    )
+
+
+def list_models(user_id: int) -> list[ModelView]:
+    """The user's models, newest first, each with its number of accepted photos."""
+    accepted = (
+        select(col(TrainingPhoto.model_id), func.count().label("n"))
+        .where(col(TrainingPhoto.user_id) == user_id, col(TrainingPhoto.accepted))
+        .group_by(col(TrainingPhoto.model_id))
+        .subquery()
+    )
+    with session_scope() as s:
+        rows = s.execute(
+            select(PersonalModel, func.coalesce(accepted.c.n, 0))
+            .outerjoin(accepted, accepted.c.model_id == col(PersonalModel.id))
+            .where(col(PersonalModel.user_id) == user_id)
+            .order_by(col(PersonalModel.created_at).desc(), col(PersonalModel.id).desc())
+        ).all()
+        return [_model_view(model, int(count)) for model, count in rows]
+
+
+def get_model(user_id: int, model_id: int) -> ModelDetail:
+    settings = get_settings()
+    storage = get_storage(settings)
+    with session_scope() as s:
+        model = _owned_model(s, user_id, model_id)
+        photos = list(
+            s.execute(
+                select(TrainingPhoto)
+                .where(col(TrainingPhoto.model_id) == model_id)
+                .order_by(col(TrainingPhoto.created_at), col(TrainingPhoto.id))
+            ).scalars()
+        )
+    views = tuple(
+        _photo_view(p, storage.signed_url(p.thumb_key, user_id) if p.thumb_key else "")
+        for p in photos
+    )
+    accepted = sum(1 for p in photos if p.accepted)
+    editable = model.status in _EDITABLE
+    return ModelDetail(
+        model=_model_view(model, accepted),
+        photos=views,
+        min_photos=settings.min_photos,
+        max_photos=settings.max_photos,
+        can_edit_photos=editable,
+        can_train=editable and settings.min_photos <= accepted <= settings.max_photos,
+        training_cost=settings.training_cost_credits,
+        job_id=model.job_id,
+    )
+
+
+# --- drafts and photos -------------------------------------------------------------------------
+
+
+def create_draft(user_id: int, name: str, subject: str) -> int:
+    clean = " ".join(name.split())
+    if not 1 <= len(clean) <= NAME_MAX:
+        raise TrainingError(f"Give the model a name of 1 to {NAME_MAX} characters.")
+    if subject not in SUBJECTS:
+        raise TrainingError("Choose who the model is of: a woman, a man, a person or a pet.")
+    with session_scope() as s:
+        model = PersonalModel(user_id=user_id, name=clean, subject=subject)
+        s.add(model)
+        s.flush()
+        assert model.id is not None
+        return model.id
+
+
+def _clean_filename(filename: str) -> str:
+    """Only the last path part of what the browser sent, as a label."""
+    return re.split(r"[\\/]", filename)[-1].strip()[:255] or "photo"
+
+
+def add_photo(user_id: int, model_id: int, filename: str, data: bytes) -> PhotoView:
+    """Check one upload and record it; only an accepted photo's files are stored.
+
+    The expensive inspection runs between two short transactions; the second one locks the
+    model and checks its state, the photo limit and duplicates again, so parallel uploads
+    cannot slip past any of them.
+    """
+    settings = get_settings()
+    label = _clean_filename(filename)
+    if len(data) > settings.max_upload_bytes:
+        limit_mb = settings.max_upload_bytes // (1024 * 1024)
+        raise TrainingError(f"Larger than the {limit_mb} MB limit for one photo.")
+    with session_scope() as s:
+        _require_room(s, _owned_model(s, user_id, model_id), settings.max_photos)
+    limits = PhotoLimits.from_settings(settings)
+    verdict = inspect_photo(data, label, limits)
+    storage = get_storage(settings)
+    with session_scope() as s:
+        model = _owned_model(s, user_id, model_id, lock=True)
+        _require_room(s, model, settings.max_photos)
+        reason = verdict.reason
+        if verdict.accepted:
+            earlier = s.execute(
+                select(
+                    col(TrainingPhoto.id), col(TrainingPhoto.phash), col(TrainingPhoto.sha256)
+                ).where(col(TrainingPhoto.model_id) == model_id, col(TrainingPhoto.accepted))
+            ).all()
+            earlier_rows = [(int(i), str(p), str(h)) for i, p, h in earlier]
+            if find_duplicate(
+                verdict.phash, verdict.sha256, earlier_rows, max_distance=limits.dedupe_max_distance
+            ):
+                reason = DUPLICATE
+        photo = TrainingPhoto(
+            model_id=model_id,
+            user_id=user_id,
+            original_filename=label,
+            accepted=not reason,
+            reject_reason=reason[:200],
+            width=verdict.width,
+            height=verdict.height,
+            sha256=verdict.sha256,
+            phash=verdict.phash,
+            blur_score=verdict.blur_score,
+            face_count=verdict.face_count,
+            face_ratio=verdict.face_ratio,
+        )
+        s.add(photo)
+        s.flush()
+        assert photo.id is not None
+        if photo.accepted:
+            photo.storage_key = photo_key(user_id, model_id, photo.id)
+            photo.thumb_key = thumb_key(user_id, model_id, photo.id)
+            storage.put(photo.storage_key, verdict.training_jpeg, "image/jpeg")
+            storage.put(photo.thumb_key, verdict.thumbnail_webp, "image/webp")
+            model.updated_at = utcnow()
+    thumb_url = storage.signed_url(photo.thumb_key, user_id) if photo.thumb_key else ""
+    return _photo_view(photo, thumb_url)
+
+
+def _require_room(s: Session, model: PersonalModel, max_photos: int) -> None:
+    _require_editable(model)
+    assert model.id is not None
+    if _accepted_count(s, model.id) >= max_photos:
+        raise TrainingError(f"This model has {max_photos} photos, the most it takes.")
+    total = int(
+        s.execute(
+            select(func.count())
+            .select_from(TrainingPhoto)
+            .where(col(TrainingPhoto.model_id) == model.id)
+        ).scalar_one()
+    )
+    if total >= max_photos * UPLOADS_PER_PHOTO_SLOT:
+        raise TrainingError("Too many uploads for this model; remove the rejected ones first.")
+
+
+def remove_photo(user_id: int, photo_id: int) -> None:
+    storage = get_storage()
+    with session_scope() as s:
+        photo = s.get(TrainingPhoto, photo_id)
+        if photo is None or photo.user_id != user_id:
+            raise TrainingError("Photo not found.")
+        _require_editable(_owned_model(s, user_id, photo.model_id, lock=True))
+        keys = [key for key in (photo.storage_key, photo.thumb_key) if key]
+        s.delete(photo)
+    for key in keys:  # after the commit: a failed delete must not leave a row without files
+        storage.delete(key)
+
+
+# --- training ----------------------------------------------------------------------------------
+
+
+def start_training(user_id: int, model_id: int) -> int:
+    """Queue a training and hold its cost; returns the job id.
+
+    Raises TrainingError for anything the user can fix, and the credits module's
+    InsufficientCredits / SpendingBlocked (user-facing messages too) when the hold is refused;
+    in every refusal the model is left as it was.
+    """
+    settings = get_settings()
+    provider = settings.trainer
+    problem = trainer_problem(provider, settings)
+    if problem:
+        log.error("training is unavailable: %s", problem)
+        raise TrainingError("Training is not available on this server right now.")
+    cost = training_cost()
+    with session_scope() as s:
+        model = _owned_model(s, user_id, model_id)
+        if model.status not in _EDITABLE:
+            raise TrainingError(
+                "This model is already trained."
+                if model.status == ModelStatus.READY
+                else "This model is already training."
+            )
+        accepted = _accepted_count(s, model_id)
+        if accepted < settings.min_photos:
+            raise TrainingError(
+                f"Add at least {settings.min_photos} good photos to start training "
+                f"(this model has {accepted})."
+            )
+        if accepted > settings.max_photos:
+            raise TrainingError(f"Remove some photos: a model takes at most {settings.max_photos}.")
+        previous = (model.status, model.error, model.provider, model.cost_credits)
+        name = model.name
+        claimed = s.execute(
+            update(PersonalModel)
+            .where(
+                col(PersonalModel.id) == model_id,
+                col(PersonalModel.user_id) == user_id,
+                col(PersonalModel.status).in_(_EDITABLE),
+            )
+            .values(
+                status=ModelStatus.QUEUED.value,
+                progress=0.0,
+                error="",
+                provider=provider,
+                cost_credits=cost,
+                updated_at=utcnow(),
+            )
+            .returning(col(PersonalModel.id))
+        ).scalar_one_or_none()
+        if claimed is None:
+            raise TrainingError("This model is already training.")
+    try:
+        job_id = jobs.create(
+            KIND,
+            user_id=user_id,
+            payload={"model_id": model_id, "provider": provider},
+            credits_to_hold=cost,
+            hold_description=f"Training “{name}”",
+            deadline=timedelta(minutes=settings.training_deadline_minutes),
+            enqueue_now=False,
+        )
+    except BaseException:
+        status, error, old_provider, old_cost = previous
+        with session_scope() as s:
+            s.execute(
+                update(PersonalModel)
+                .where(
+                    col(PersonalModel.id) == model_id,
+                    col(PersonalModel.status) == ModelStatus.QUEUED.value,
+                )
+                .values(status=status, error=error, provider=old_provider, cost_credits=old_cost)
+            )
+        raise
+    with session_scope() as s:
+        s.execute(
+            update(PersonalModel).where(col(PersonalModel.id) == model_id).values(job_id=job_id)
+        )
+    enqueue(job_id)
+    return job_id
+
+
+def retry_training(user_id: int, model_id: int) -> int:
+    """Train a failed model again with its photos (which may have been changed meanwhile)."""
+    with session_scope() as s:
+        if _owned_model(s, user_id, model_id).status != ModelStatus.FAILED:
+            raise TrainingError("Only a failed training can be retried.")
+    return start_training(user_id, model_id)
+
+
+def delete_model(user_id: int, model_id: int) -> None:
+    """Remove a model, its photos and weights; a training under way is stopped and refunded.
+
+    The model is first detached from its job, so the job's failure below neither emails the
+    user nor touches a row that is about to go. Generated images made with the model stay
+    (they are the user's pictures) and simply lose the link to it.
+    """
+    with session_scope() as s:
+        model = _owned_model(s, user_id, model_id, lock=True)
+        job = s.get(Job, model.job_id) if model.job_id else None
+        model.job_id = None
+        model.updated_at = utcnow()
+    if job is not None and job.id is not None and not JobStatus(job.status).finished:
+        if job.external_id and job.external_id != SUBMITTING:
+            try:
+                trainer_for(job.provider).cancel(job.external_id)
+            except Exception:
+                log.exception("could not cancel training %s of a deleted model", job.external_id)
+        jobs.fail(job.id, "The model was deleted.")
+    get_storage().delete_prefix(f"users/{user_id}/models/{model_id}/")
+    with session_scope() as s:
+        s.execute(delete(TrainingPhoto).where(col(TrainingPhoto.model_id) == model_id))
+        s.execute(
+            update(GeneratedImage)
+            .where(col(GeneratedImage.model_id) == model_id)
+            .values(model_id=None)
+        )
+        s.execute(delete(PersonalModel).where(col(PersonalModel.id) == model_id))
+
+
+jobs.register(KIND, run_training, on_finish=on_training_finished)
+maintenance.register("reconcile trainings", reconcile_trainings, RECONCILE_EVERY_SECONDS)
