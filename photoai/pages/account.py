@@ -1,0 +1,89 @@
+"""Account settings: name, password, sessions."""
+
+import reflex as rx
+
+from photoai.components.forms import (
+    error_callout,
+    field,
+    new_password_fields,
+    notice_callout,
+    password_field,
+    submit_form,
+)
+from photoai.components.layout import app_page
+from photoai.state.account import AccountState
+
+
+def account_page() -> rx.Component:
+    return app_page(
+        "Account",
+        "/account",
+        rx.card(
+            rx.vstack(
+                rx.heading("Profile", size="4", as_="h2"),
+                rx.text("Email: ", rx.text.strong(AccountState.user_email), size="2"),
+                rx.form(
+                    rx.hstack(
+                        field(
+                            "Name",
+                            "name",
+                            default_value=AccountState.user_name,
+                            max_length=100,
+                            key=AccountState.user_name,
+                        ),
+                        rx.button("Save name", type="submit"),
+                        align="end",
+                        width="100%",
+                    ),
+                    on_submit=AccountState.save_name,
+                    reset_on_submit=False,
+                    width="100%",
+                ),
+                notice_callout(AccountState.name_message),
+                spacing="3",
+                width="100%",
+            ),
+            width="100%",
+        ),
+        rx.card(
+            rx.vstack(
+                rx.heading("Change password", size="4", as_="h2"),
+                error_callout(AccountState.password_error),
+                notice_callout(AccountState.password_message),
+                rx.box(
+                    submit_form(
+                        password_field("Current password", "current_password", new=False),
+                        *new_password_fields("new_password"),
+                        label="Change password",
+                        on_submit=AccountState.change_password,
+                        reset_on_submit=False,
+                        id="password-form",
+                    ),
+                    width="100%",
+                    max_width="420px",
+                ),
+                spacing="3",
+                width="100%",
+            ),
+            width="100%",
+        ),
+        rx.card(
+            rx.vstack(
+                rx.heading("Sessions", size="4", as_="h2"),
+                rx.text(
+                    "Signed in on a shared or lost device? Sign out everywhere, this browser too.",
+                    size="2",
+                    color=rx.color("gray", 11),
+                ),
+                rx.button(
+                    rx.icon("shield-off", size=14),
+                    "Log out everywhere",
+                    color_scheme="red",
+                    variant="soft",
+                    on_click=AccountState.logout_everywhere,
+                ),
+                spacing="3",
+            ),
+            width="100%",
+        ),
+    )

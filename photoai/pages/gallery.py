@@ -1,0 +1,298 @@
+"""Gallery: all pictures newest first with infinite scroll, filters, a detail modal, ZIP."""
+
+from typing import Any, cast
+
+import reflex as rx
+from reflex.vars import ObjectVar
+
+from photoai.components.forms import error_callout
+from photoai.components.layout import app_page
+from photoai.state.gallery import GalleryState
+
+# Clicks the "Load more" button whenever it scrolls into view: infinite scroll without a
+# custom component, and the button still works for keyboards and when scripts are slow.
+INFINITE_SCROLL_JS = """
+(() => {
+  if (window.__photoaiScroll) return;
+  window.__photoaiScroll = true;
+  const seen = new IntersectionObserver((entries) => {
+    entries.forEach((e) => { if (e.isIntersecting) e.target.click(); });
+  }, { rootMargin: "600px" });
+  setInterval(() => {
+    const button = document.getElementById("load-more");
+    if (button && !button.dataset.watched) { button.dataset.watched = "1"; seen.observe(button); }
+  }, 400);
+})();
+"""
+
+
+def _current() -> ObjectVar[dict[str, str]]:
+    # Reflex's stubs match a dict field to the sequence overload; it is an object var.
+    return cast(ObjectVar[dict[str, str]], GalleryState.current)
+
+
+def _filter_select(
+    name: str, placeholder: str, options: Any, value: rx.Var[str], all_label: str
+) -> rx.Component:
+    return rx.select.root(
+        rx.select.trigger(placeholder=placeholder, id=f"filter-{name}"),
+        rx.select.content(
+            rx.select.item(all_label, value="all"),
+            rx.foreach(options, lambda o: rx.select.item(o["label"], value=o["value"])),
+        ),
+        value=value,
+        on_change=lambda v: GalleryState.set_filter(name, v),  # type: ignore[operator]
+    )
+
+
+def _toolbar() -> rx.Component:
+    return rx.hstack(
+        _filter_select(
+            "model", "Model", GalleryState.model_options, GalleryState.model_filter, "All models"
+        ),
+        _filter_select(
+            "style", "Style", GalleryState.style_options, GalleryState.style_filter, "All styles"
+        ),
+        rx.hstack(
+            rx.switch(
+                checked=GalleryState.favourites_only,
+                on_change=lambda on: GalleryState.set_filter(  # type: ignore[operator]
+                    "favourites", rx.cond(on, "yes", "no")
+                ),
+                id="favourites-only",
+            ),
+            rx.text("Favourites only", size="2"),
+            align="center",
+        ),
+        rx.spacer(),
+        rx.cond(
+            GalleryState.selected.length() > 0,
+            rx.hstack(
+                rx.text(GalleryState.selected.length(), " selected", size="2"),
+                rx.button(
+                    rx.icon("download", size=14),
+                    "Download ZIP",
+                    size="2",
+                    # A plain download, not a page navigation: the server names the file.
+                    on_click=rx.download(url=GalleryState.zip_url),
+                    id="download-zip",
+                ),
+                rx.button(
+                    rx.icon("trash-2", size=14),
+                    "Delete",
+                    size="2",
+                    color_scheme="red",
+                    variant="soft",
+                    on_click=GalleryState.delete_selected,
+                    id="delete-selected",
+                ),
+                rx.button(
+                    "Clear", size="2", variant="ghost", on_click=GalleryState.clear_selection
+                ),
+                align="center",
+            ),
+        ),
+        width="100%",
+        align="center",
+        wrap="wrap",
+        spacing="3",
+    )
+
+
+def _tile(image: ObjectVar[dict[str, str]]) -> rx.Component:
+    picked = GalleryState.selected.contains(image["id"])
+    return rx.box(
+        rx.cond(
+            image["thumb"] != "",
+            rx.image(
+                src=image["thumb"],
+                alt=image["prompt"],
+                width="100%",
+                aspect_ratio="1",
+                object_fit="cover",
+                border_radius="var(--radius-3)",
+                loading="lazy",
+                on_click=GalleryState.open_image(image["id"]),  # type: ignore[operator]
+                cursor="zoom-in",
+            ),
+            rx.center(
+                rx.vstack(
+                    rx.icon("eye-off", size=20),
+                    rx.text("Hidden: flagged by the safety check", size="1", text_align="center"),
+                    rx.button(
+                        "Show",
+                        size="1",
+                        variant="soft",
+                        on_click=GalleryState.reveal_image(image["id"]),  # type: ignore[operator]
+                    ),
+                    align="center",
+                    spacing="1",
+                ),
+                aspect_ratio="1",
+                background=rx.color("gray", 4),
+                border_radius="var(--radius-3)",
+                padding="0.5em",
+            ),
+        ),
+        rx.checkbox(
+            checked=picked,
+            on_change=lambda _: GalleryState.toggle_select(image["id"]),  # type: ignore[operator]
+            position="absolute",
+            top="8px",
+            left="8px",
+            size="3",
+            aria_label="Select",
+            background="white",
+        ),
+        rx.cond(
+            image["favourite"] != "",
+            rx.icon(
+                "heart",
+                size=18,
+                fill="crimson",
+                color="crimson",
+                position="absolute",
+                top="8px",
+                right="8px",
+            ),
+        ),
+        position="relative",
+        outline=rx.cond(picked, f"3px solid {rx.color('accent', 9)}", "none"),
+        border_radius="var(--radius-3)",
+        data_testid="gallery-tile",
+    )
+
+
+def _fact(label: str, value: rx.Var[str] | str) -> rx.Component:
+    return rx.data_list.item(rx.data_list.label(label), rx.data_list.value(value))
+
+
+def _modal() -> rx.Component:
+    image = _current()
+    return rx.dialog.root(
+        rx.dialog.content(
+            rx.dialog.title(image["style"]),
+            rx.grid(
+                rx.cond(
+                    image["original"] != "",
+                    rx.image(
+                        src=image["original"],
+                        alt=image["prompt"],
+                        width="100%",
+                        border_radius="var(--radius-3)",
+                        id="modal-image",
+                    ),
+                    rx.center(rx.text("Hidden: flagged by the safety check"), padding="3em"),
+                ),
+                rx.vstack(
+                    rx.cond(
+                        image["demo"] != "",
+                        rx.badge("demo", color_scheme="orange", variant="outline"),
+                    ),
+                    rx.text(image["prompt"], size="2", id="modal-prompt"),
+                    rx.data_list.root(
+                        _fact("Model", image["model"]),
+                        _fact("Seed", image["seed"]),
+                        _fact("Size", image["size"]),
+                        _fact("Aspect", image["aspect"]),
+                        _fact("Created", image["when"]),
+                        _fact("Provider", image["provider"]),
+                        size="1",
+                    ),
+                    rx.vstack(
+                        rx.button(
+                            rx.icon("heart", size=14),
+                            rx.cond(image["favourite"] != "", "Unfavourite", "Favourite"),
+                            variant="soft",
+                            on_click=GalleryState.toggle_favourite(image["id"]),  # type: ignore[operator]
+                            id="toggle-favourite",
+                            width="100%",
+                        ),
+                        rx.button(
+                            rx.icon("download", size=14),
+                            "Download original",
+                            on_click=rx.download(url=image["download"]),
+                            id="download-original",
+                            width="100%",
+                        ),
+                        rx.link(
+                            rx.button(
+                                rx.icon("repeat", size=14),
+                                "Generate again with these settings",
+                                variant="outline",
+                                width="100%",
+                            ),
+                            href="/generate?from=" + image["id"].to(str),
+                            width="100%",
+                        ),
+                        rx.button(
+                            rx.icon("trash-2", size=14),
+                            "Delete",
+                            color_scheme="red",
+                            variant="soft",
+                            on_click=GalleryState.delete_current,
+                            id="delete-image",
+                            width="100%",
+                        ),
+                        rx.dialog.close(
+                            rx.button("Close", variant="ghost", color_scheme="gray", width="100%")
+                        ),
+                        spacing="2",
+                        width="100%",
+                    ),
+                    spacing="3",
+                    width="100%",
+                ),
+                columns=rx.breakpoints(initial="1", md="2"),
+                spacing="4",
+            ),
+            max_width="960px",
+        ),
+        open=GalleryState.modal_open,
+        on_open_change=GalleryState.set_modal_open,
+    )
+
+
+def gallery_page() -> rx.Component:
+    return app_page(
+        "Gallery",
+        "/gallery",
+        rx.script(INFINITE_SCROLL_JS),
+        error_callout(GalleryState.error),
+        _toolbar(),
+        rx.cond(
+            GalleryState.items.length() > 0,
+            rx.grid(
+                rx.foreach(GalleryState.items, _tile),
+                columns=rx.breakpoints(initial="2", sm="3", md="4", lg="6"),
+                spacing="3",
+                width="100%",
+                id="gallery-grid",
+            ),
+            rx.card(
+                rx.vstack(
+                    rx.icon("images", size=32, color=rx.color("accent", 9)),
+                    rx.text("No pictures here yet."),
+                    rx.link(rx.button("Generate some"), href="/generate"),
+                    align="center",
+                    spacing="3",
+                    padding="2em",
+                ),
+                width="100%",
+            ),
+        ),
+        rx.cond(
+            GalleryState.has_more,
+            rx.center(
+                rx.button(
+                    "Load more",
+                    variant="soft",
+                    on_click=GalleryState.load_more,
+                    loading=GalleryState.loading,
+                    id="load-more",
+                ),
+                width="100%",
+            ),
+        ),
+        _modal(),
+    )

@@ -1,0 +1,351 @@
+"""Models: the list, a new draft, and one model with its photos and training."""
+
+from typing import cast
+
+import reflex as rx
+from reflex.vars import ObjectVar
+
+from photoai.components.forms import error_callout, field, notice_callout, submit_form
+from photoai.components.layout import app_page
+from photoai.components.model_cards import (
+    demo_badge,
+    live_ticker,
+    model_card,
+    photo_tile,
+    progress_line,
+    status_badge,
+)
+from photoai.state.models import ModelDetailState, ModelsState, NewModelState
+
+UPLOAD_ID = "photos"
+ACCEPTED_TYPES = {
+    "image/jpeg": [".jpg", ".jpeg"],
+    "image/png": [".png"],
+    "image/webp": [".webp"],
+    "image/heic": [".heic", ".heif"],
+}
+
+
+def models_page() -> rx.Component:
+    return app_page(
+        "Models",
+        "/models",
+        rx.hstack(
+            rx.text(
+                "A personal model learns your face from 10-20 photos, then generates new "
+                "photos of you.",
+                color=rx.color("gray", 11),
+            ),
+            rx.spacer(),
+            rx.link(rx.button(rx.icon("plus", size=16), "New model"), href="/models/new"),
+            width="100%",
+            align="center",
+            wrap="wrap",
+        ),
+        live_ticker(ModelsState.any_active, ModelsState.tick),
+        rx.cond(
+            ModelsState.models.length() > 0,
+            rx.grid(
+                rx.foreach(ModelsState.models, model_card),
+                columns=rx.breakpoints(initial="1", sm="2", lg="3"),
+                spacing="4",
+                width="100%",
+            ),
+            rx.cond(
+                ModelsState.loaded,
+                rx.card(
+                    rx.vstack(
+                        rx.icon("user-round-plus", size=32, color=rx.color("accent", 9)),
+                        rx.heading("No models yet", size="4", as_="h2"),
+                        rx.text("Create your first model: name it, then add your photos."),
+                        rx.link(rx.button("Create a model"), href="/models/new"),
+                        align="center",
+                        spacing="3",
+                        padding="2em",
+                    ),
+                    width="100%",
+                ),
+            ),
+        ),
+    )
+
+
+def new_model_page() -> rx.Component:
+    return app_page(
+        "New model",
+        "/models",
+        rx.card(
+            rx.vstack(
+                rx.text(
+                    "Give your model a name and say who it is of. Next you add the photos.",
+                    color=rx.color("gray", 11),
+                ),
+                error_callout(NewModelState.error),
+                submit_form(
+                    field("Name", "name", placeholder="Me, summer 2026", max_length=80),
+                    rx.vstack(
+                        rx.text("Who is in the photos?", size="2", weight="medium"),
+                        rx.radio_group(
+                            ["woman", "man", "person", "pet"],
+                            name="subject",
+                            default_value="person",
+                            direction="row",
+                            spacing="4",
+                        ),
+                        spacing="1",
+                        width="100%",
+                    ),
+                    label="Create and add photos",
+                    on_submit=NewModelState.create,
+                    busy=NewModelState.busy,
+                ),
+                spacing="4",
+                width="100%",
+                max_width="480px",
+            ),
+            width="100%",
+        ),
+    )
+
+
+def _model() -> ObjectVar[dict[str, str]]:
+    # Reflex's stubs match a dict field to the sequence overload; it is an object var.
+    return cast(ObjectVar[dict[str, str]], ModelDetailState.model)
+
+
+def _facts() -> rx.Component:
+    model = _model()
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                status_badge(model["status"], model["status_label"]),
+                demo_badge(model["demo"]),
+                rx.text(model["subject_label"], size="2", color=rx.color("gray", 11)),
+                align="center",
+                spacing="3",
+            ),
+            progress_line(model),
+            rx.cond(
+                model["status"] == "failed",
+                rx.callout(model["error"], icon="circle-alert", color_scheme="red", width="100%"),
+            ),
+            rx.data_list.root(
+                rx.data_list.item(
+                    rx.data_list.label("Accepted photos"),
+                    rx.data_list.value(
+                        rx.text(
+                            ModelDetailState.accepted,
+                            " (",
+                            ModelDetailState.min_photos,
+                            "-",
+                            ModelDetailState.max_photos,
+                            " needed)",
+                            id="accepted-count",
+                        )
+                    ),
+                ),
+                rx.data_list.item(
+                    rx.data_list.label("Training cost"),
+                    rx.data_list.value(ModelDetailState.cost, " credits"),
+                ),
+                rx.data_list.item(
+                    rx.data_list.label("Created"), rx.data_list.value(model["created"])
+                ),
+                rx.cond(
+                    model["trained"] != "",
+                    rx.data_list.item(
+                        rx.data_list.label("Trained"), rx.data_list.value(model["trained"])
+                    ),
+                ),
+                rx.data_list.item(
+                    rx.data_list.label("Provider"), rx.data_list.value(model["provider"])
+                ),
+                size="2",
+            ),
+            rx.hstack(
+                rx.cond(
+                    ModelDetailState.can_edit,
+                    rx.button(
+                        rx.icon("sparkles", size=16),
+                        rx.cond(model["status"] == "failed", "Retry training", "Start training"),
+                        " (",
+                        ModelDetailState.cost,
+                        " credits)",
+                        on_click=ModelDetailState.start_training,
+                        disabled=~ModelDetailState.can_train,
+                        loading=ModelDetailState.busy,
+                        size="3",
+                        id="start-training",
+                    ),
+                ),
+                rx.cond(
+                    model["status"] == "ready",
+                    rx.link(
+                        rx.button(rx.icon("image-plus", size=16), "Generate photos", size="3"),
+                        href="/generate",
+                    ),
+                ),
+                rx.spacer(),
+                _delete_button(),
+                width="100%",
+                wrap="wrap",
+                align="center",
+            ),
+            spacing="4",
+            width="100%",
+        ),
+        width="100%",
+    )
+
+
+def _delete_button() -> rx.Component:
+    return rx.alert_dialog.root(
+        rx.alert_dialog.trigger(
+            rx.button(
+                rx.icon("trash-2", size=16), "Delete model", color_scheme="red", variant="soft"
+            )
+        ),
+        rx.alert_dialog.content(
+            rx.alert_dialog.title("Delete this model?"),
+            rx.alert_dialog.description(
+                "Its photos and trained weights are removed for good. Photos you generated "
+                "with it stay in your gallery. A training under way is stopped and its "
+                "credits are given back."
+            ),
+            rx.hstack(
+                rx.alert_dialog.cancel(rx.button("Keep it", variant="soft", color_scheme="gray")),
+                rx.alert_dialog.action(
+                    rx.button("Delete", color_scheme="red", on_click=ModelDetailState.delete_model)
+                ),
+                justify="end",
+                spacing="3",
+                margin_top="1em",
+            ),
+        ),
+    )
+
+
+def _upload_zone() -> rx.Component:
+    return rx.upload.root(
+        rx.vstack(
+            rx.icon("cloud-upload", size=32, color=rx.color("accent", 9)),
+            rx.text("Drag and drop photos here, or click to choose", weight="medium"),
+            rx.text(
+                "JPEG, PNG, WebP or HEIC. One face per photo, well lit and sharp, from "
+                "different angles and places.",
+                size="2",
+                color=rx.color("gray", 11),
+                text_align="center",
+            ),
+            align="center",
+            spacing="2",
+            padding="2em",
+        ),
+        id=UPLOAD_ID,
+        multiple=True,
+        accept=ACCEPTED_TYPES,
+        on_drop=ModelDetailState.receive_photos(  # type: ignore[misc]
+            rx.upload_files_chunk(
+                upload_id=UPLOAD_ID,
+                on_upload_progress=ModelDetailState.upload_progress,
+            )
+        ),
+        border=f"2px dashed {rx.color('accent', 7)}",
+        border_radius="var(--radius-4)",
+        background=rx.color("accent", 2),
+        width="100%",
+        cursor="pointer",
+    )
+
+
+def _photos() -> rx.Component:
+    return rx.vstack(
+        rx.heading("Training photos", size="5", as_="h2"),
+        rx.cond(
+            ModelDetailState.can_edit,
+            rx.vstack(
+                _upload_zone(),
+                rx.cond(
+                    (ModelDetailState.upload_percent > 0) & (ModelDetailState.upload_percent < 100),
+                    rx.vstack(
+                        rx.progress(value=ModelDetailState.upload_percent, max=100, width="100%"),
+                        rx.text("Uploading… ", ModelDetailState.upload_percent, "%", size="2"),
+                        width="100%",
+                    ),
+                ),
+                rx.cond(
+                    ModelDetailState.checking,
+                    rx.hstack(
+                        rx.spinner(size="2"),
+                        rx.text("Checking each photo; verdicts appear below as they are ready."),
+                        align="center",
+                    ),
+                ),
+                rx.foreach(
+                    ModelDetailState.transfers,
+                    lambda t: rx.hstack(
+                        rx.icon("file-up", size=14),
+                        rx.text(t["filename"], size="2"),
+                        rx.badge(t["received"], variant="soft"),
+                        align="center",
+                        data_testid="transfer",
+                    ),
+                ),
+                rx.foreach(
+                    ModelDetailState.refusals,
+                    lambda r: rx.callout(
+                        r["filename"].to(str) + ": " + r["reason"].to(str),
+                        icon="ban",
+                        color_scheme="red",
+                        size="1",
+                    ),
+                ),
+                width="100%",
+            ),
+        ),
+        rx.grid(
+            rx.foreach(
+                ModelDetailState.photos,
+                lambda p: photo_tile(p, ModelDetailState.can_edit, ModelDetailState.remove_photo),
+            ),
+            columns=rx.breakpoints(initial="2", sm="3", md="4", lg="5"),
+            spacing="3",
+            width="100%",
+            id="photo-grid",
+        ),
+        spacing="3",
+        width="100%",
+    )
+
+
+def model_detail_page() -> rx.Component:
+    return app_page(
+        "Model",
+        "/models",
+        live_ticker(ModelDetailState.active, ModelDetailState.tick),
+        rx.cond(
+            ModelDetailState.not_found,
+            rx.card(
+                rx.vstack(
+                    rx.heading("Model not found", size="4", as_="h2"),
+                    rx.text("It does not exist, or it is not yours."),
+                    rx.link("Back to your models", href="/models"),
+                ),
+                width="100%",
+            ),
+            rx.vstack(
+                rx.link(rx.hstack(rx.icon("arrow-left", size=14), "All models"), href="/models"),
+                rx.heading(_model()["name"], size="6", as_="h2", id="model-name"),
+                error_callout(ModelDetailState.error),
+                rx.cond(
+                    ModelDetailState.need_credits,
+                    rx.link(rx.button(rx.icon("coins", size=16), "Buy credits"), href="/billing"),
+                ),
+                notice_callout(ModelDetailState.notice),
+                _facts(),
+                _photos(),
+                spacing="4",
+                width="100%",
+            ),
+        ),
+    )

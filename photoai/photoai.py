@@ -1,0 +1,22 @@
+"""The Reflex app: our HTTP routes first, then the pages."""
+
+import asyncio
+
+import reflex as rx
+
+from photoai.api.app import build_api
+from photoai.routes import add_pages
+from photoai.services import maintenance
+from photoai.services.redis_conn import get_redis
+
+app = rx.App(api_transformer=build_api())
+add_pages(app)
+
+
+async def _upkeep_without_redis() -> None:
+    """Without Redis, jobs run in this process, so their periodic upkeep must run here too."""
+    if await asyncio.to_thread(get_redis) is None:
+        maintenance.start_thread()
+
+
+app.register_lifespan_task(_upkeep_without_redis)

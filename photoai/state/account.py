@@ -1,0 +1,66 @@
+"""The Account page: name, password, and signing out everywhere."""
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import reflex as rx
+from reflex.event import EventSpec
+
+from photoai.services import accounts
+from photoai.state.session import SessionState
+
+
+class AccountState(SessionState):
+    name_message: rx.Field[str] = rx.field("")
+    password_error: rx.Field[str] = rx.field("")
+    password_message: rx.Field[str] = rx.field("")
+
+    @rx.event
+    async def on_load(self) -> EventSpec | None:
+        self.name_message = self.password_error = self.password_message = ""
+        return await self._ensure_signed_in()
+
+    @rx.event
+    async def save_name(self, form: dict[str, str]) -> EventSpec | None:
+        user = await self._current_user()
+        if user is None:
+            return self._login_redirect()
+        try:
+            self.user_name = await asyncio.to_thread(
+                accounts.update_name, user.user_id, form.get("name", "")
+            )
+            self.name_message = "Name saved."
+        except accounts.AccountError as exc:
+            self.name_message = str(exc)
+        return None
+
+    @rx.event
+    async def change_password(self, form: dict[str, str]) -> AsyncIterator[EventSpec | None]:
+        user = await self._current_user()
+        if user is None:
+            yield self._login_redirect()
+            return
+        self.password_error = self.password_message = ""
+        if form.get("new_password", "") != form.get("confirm", ""):
+            self.password_error = "The two new passwords do not match."
+            return
+        try:
+            await asyncio.to_thread(
+                accounts.change_password,
+                user.user_id,
+                form.get("current_password", ""),
+                form.get("new_password", ""),
+                keep_session_id=user.session_id,
+            )
+        except accounts.AccountError as exc:
+            self.password_error = str(exc)
+            return
+        self.password_message = "Password changed. Other devices were signed out."
+        yield rx.call_script("document.getElementById('password-form').reset()")
+
+    @rx.event
+    async def logout_everywhere(self) -> EventSpec:
+        user = await self._current_user()
+        if user is not None:
+            await asyncio.to_thread(accounts.revoke_all_sessions, user.user_id)
+        return self._signed_out()

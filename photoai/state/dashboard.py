@@ -1,0 +1,24 @@
+"""The dashboard: profile, balance and the latest credit movements."""
+
+import asyncio
+
+import reflex as rx
+from reflex.event import EventSpec
+
+from photoai.services import credits
+from photoai.state.display import ledger_row
+from photoai.state.session import SessionState
+
+
+class DashboardState(SessionState):
+    recent: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
+
+    @rx.event
+    async def on_load(self) -> EventSpec | None:
+        user = await self._current_user()
+        if user is None:
+            return self._login_redirect()
+        await self._refresh_profile(user)
+        entries = await asyncio.to_thread(credits.recent_entries, user.user_id, limit=5)
+        self.recent = [ledger_row(e) for e in entries]
+        return None

@@ -1,0 +1,59 @@
+"""How the pages show dates and credit movements: one wording for every page."""
+
+from datetime import datetime
+
+from photoai.services.credits import EntryView
+
+KIND_LABELS = {
+    "starter": "Welcome",
+    "purchase": "Purchase",
+    "plan": "Plan credits",
+    "hold": "Held",
+    "capture": "Charged",
+    "release": "Released",
+    "refund": "Refund",
+    "adjustment": "Adjustment",
+}
+
+# Radix colour of each kind's badge: money in is green, spending violet/gray, take-backs red.
+KIND_COLORS = {
+    "starter": "green",
+    "purchase": "green",
+    "plan": "green",
+    "hold": "amber",
+    "capture": "violet",
+    "release": "gray",
+    "refund": "red",
+    "adjustment": "blue",
+}
+
+
+def when(moment: datetime | None) -> str:
+    """A moment to the minute; every time we store and show is UTC."""
+    return moment.strftime("%d %b %Y, %H:%M UTC") if moment else ""
+
+
+def day(moment: datetime | None) -> str:
+    return moment.strftime("%d %b %Y") if moment else ""
+
+
+def ledger_row(entry: EntryView) -> dict[str, str]:
+    """One credit movement as the Dashboard and Billing tables show it."""
+    if entry.delta:
+        change, tone = f"{entry.delta:+,}", ("plus" if entry.delta > 0 else "minus")
+    elif entry.kind == "capture":
+        change, tone = f"{entry.amount:,} from hold", "neutral"
+    else:
+        change, tone = "0", "neutral"
+    return {
+        "id": str(entry.id),
+        "when": when(entry.created_at),
+        "kind": entry.kind,
+        "label": KIND_LABELS.get(entry.kind, entry.kind.capitalize()),
+        "color": KIND_COLORS.get(entry.kind, "gray"),
+        "change": change,
+        "tone": tone,
+        "balance_after": f"{entry.balance_after:,}",
+        "reference": entry.reference,
+        "description": entry.description,
+    }

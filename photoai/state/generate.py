@@ -1,0 +1,223 @@
+"""The Generate page: pick a source, a style or pack or prompt, see the cost, submit, watch.
+
+A double click must not start two requests: each submit carries a request key the service
+dedupes on, and the same options sent again within a few seconds reuse the previous key.
+"""
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import reflex as rx
+from reflex.event import EventSpec
+
+from photoai.services import credits, gallery, generation, styles
+from photoai.services.generation import GenerationOptions, RequestView
+from photoai.state.session import SessionState
+
+DOUBLE_SUBMIT_SECONDS = 3.0
+RECENT_IMAGES = 12
+USER_ERRORS = (generation.GenerationError, credits.CreditError)
+EDITABLE_OPTIONS = frozenset(
+    {"source", "prompt", "negative_prompt", "aspect_ratio", "count", "seed"}
+)
+
+
+def request_row(view: RequestView) -> dict[str, str]:
+    return {
+        "id": str(view.job_id),
+        "status": view.status,
+        "label": view.label,
+        "source": view.source_label,
+        "progress": str(round(view.progress * 100)),
+        "count": str(view.count),
+        "delivered": str(view.delivered),
+        "flagged": str(view.flagged),
+        "error": view.error,
+        "when": view.created_at.strftime("%H:%M"),
+    }
+
+
+class GenerateState(SessionState):
+    sources: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
+    source: rx.Field[str] = rx.field("")
+    style_cards: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
+    pack_cards: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
+    style_id: rx.Field[str] = rx.field("")
+    pack_id: rx.Field[str] = rx.field("")
+    prompt: rx.Field[str] = rx.field("")
+    negative_prompt: rx.Field[str] = rx.field("")
+    aspect_ratio: rx.Field[str] = rx.field("1:1")
+    count: rx.Field[str] = rx.field("1")
+    seed: rx.Field[str] = rx.field("")
+    error: rx.Field[str] = rx.field("")
+    need_credits: rx.Field[bool] = rx.field(False)
+    notice: rx.Field[str] = rx.field("")
+    requests: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
+    recent: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
+    busy: rx.Field[bool] = rx.field(False)
+    cost: rx.Field[int] = rx.field(0)
+    _last_submit: tuple[GenerationOptions, float, str] | None = None
+
+    @rx.var
+    def any_active(self) -> bool:
+        return any(r["status"] in ("queued", "running") for r in self.requests)
+
+    def _update_cost(self) -> None:
+        """The price shown next to the button, recomputed whenever an option changes."""
+        try:
+            self.cost = generation.quote(self._options())
+        except generation.GenerationError:
+            self.cost = 0
+
+    def _options(self) -> GenerationOptions:
+        seed = self.seed.strip()
+        return GenerationOptions(
+            source=self.source,
+            prompt=self.prompt,
+            style_id=self.style_id,
+            pack_id=self.pack_id,
+            aspect_ratio=self.aspect_ratio,
+            count=int(self.count) if self.count.isdigit() else 0,
+            seed=int(seed) if seed.lstrip("-").isdigit() else None,
+            negative_prompt=self.negative_prompt,
+        )
+
+    async def _refresh_queue(self, user_id: int) -> None:
+        views, latest = await asyncio.gather(
+            asyncio.to_thread(generation.recent_requests, user_id, 10),
+            asyncio.to_thread(gallery.page, user_id, limit=RECENT_IMAGES),
+        )
+        self.requests = [request_row(v) for v in views]
+        self.recent = [
+            {"id": str(i.id), "thumb": i.thumb_url, "prompt": i.prompt, "flagged": str(i.flagged)}
+            for i in latest.items
+        ]
+
+    @rx.event
+    async def on_load(self) -> EventSpec | None:
+        user = await self._current_user()
+        if user is None:
+            return self._login_redirect()
+        await self._refresh_profile(user)
+        self.error = self.notice = ""
+        self.need_credits = self.busy = False
+        options = await asyncio.to_thread(generation.sources, user.user_id)
+        self.sources = [
+            {"value": o.value, "label": o.label + (" (demo)" if o.is_demo else "")} for o in options
+        ]
+        if self.source not in {o.value for o in options}:
+            self.source = options[0].value if options else ""
+        self.style_cards = [
+            {"id": s.id, "name": s.name, "description": s.description, "preview": s.preview_path}
+            for s in styles.STYLES
+        ]
+        self.pack_cards = [
+            {
+                "id": p.id,
+                "name": p.name,
+                "styles": ", ".join(s.name for s in styles.pack_styles(p)),
+                "size": str(len(p.style_ids)),
+            }
+            for p in styles.PACKS
+        ]
+        again = self.router.url.query_parameters.get("from", "")
+        if again.isdigit():
+            await self._prefill_from(user.user_id, int(again))
+        self._update_cost()
+        await self._refresh_queue(user.user_id)
+        return None
+
+    async def _prefill_from(self, user_id: int, image_id: int) -> None:
+        """Copy a picture's settings, for "Generate again with these settings"."""
+        try:
+            image = await asyncio.to_thread(gallery.get_image, user_id, image_id)
+        except gallery.GalleryError:
+            return
+        self.prompt = "" if image.style_id else image.prompt
+        self.style_id, self.pack_id = image.style_id, ""
+        self.negative_prompt = image.negative_prompt
+        self.aspect_ratio = image.aspect_ratio
+        self.seed = str(image.seed) if image.seed is not None else ""
+        self.count = "1"
+        wanted = f"model:{image.model_id}" if image.model_id else "instant"
+        if any(s["value"] == wanted for s in self.sources):
+            self.source = wanted
+        self.notice = "Settings copied from the picture you chose."
+
+    @rx.event
+    def set_option(self, name: str, value: str) -> None:
+        """One setter for the form's plain text options; anything else is ignored."""
+        if name in EDITABLE_OPTIONS:
+            setattr(self, name, value[:5000])
+            self._update_cost()
+
+    @rx.event
+    def pick_style(self, style_id: str) -> None:
+        self.style_id = "" if self.style_id == style_id else style_id
+        self.pack_id = ""
+        style = styles.get_style(self.style_id)
+        if style is not None:
+            self.aspect_ratio = style.aspect_ratio  # each style is tuned for its own framing
+        self._update_cost()
+
+    @rx.event
+    def pick_pack(self, pack_id: str) -> None:
+        self.pack_id = "" if self.pack_id == pack_id else pack_id
+        self.style_id = ""
+        self._update_cost()
+
+    def _request_key(self, options: GenerationOptions) -> str:
+        last = self._last_submit
+        if last and last[0] == options and time.monotonic() - last[1] < DOUBLE_SUBMIT_SECONDS:
+            return last[2]
+        return uuid.uuid4().hex
+
+    @rx.event
+    async def submit(self) -> AsyncIterator[EventSpec | None]:
+        user = await self._current_user()
+        if user is None:
+            yield self._login_redirect()
+            return
+        options = self._options()
+        key = self._request_key(options)
+        self.busy = True
+        self.error = self.notice = ""
+        self.need_credits = False
+        yield None
+        try:
+            job_ids = await asyncio.to_thread(generation.submit, user.user_id, options, key)
+        except USER_ERRORS as exc:
+            self.error = str(exc)
+            self.need_credits = isinstance(exc, credits.InsufficientCredits)
+        else:
+            self._last_submit = (options, time.monotonic(), key)
+            self.notice = (
+                f"{len(job_ids)} requests queued." if len(job_ids) > 1 else "Request queued."
+            )
+        self.busy = False
+        await self._refresh_profile(user)
+        await self._refresh_queue(user.user_id)
+
+    @rx.event
+    async def cancel(self, job_id: str) -> EventSpec | None:
+        user = await self._current_user()
+        if user is None:
+            return self._login_redirect()
+        if job_id.isdigit() and not await asyncio.to_thread(
+            generation.cancel, user.user_id, int(job_id)
+        ):
+            self.error = "Only a request still waiting in the queue can be canceled."
+        await self._refresh_profile(user)
+        await self._refresh_queue(user.user_id)
+        return None
+
+    @rx.event
+    async def tick(self, _now: str = "") -> EventSpec | None:
+        user = await self._current_user()
+        if user is None:
+            return self._login_redirect()
+        await self._refresh_queue(user.user_id)
+        await self._refresh_profile(user)
+        return None

@@ -1,0 +1,306 @@
+"""Models pages: the list of personal models, a new draft, and one model's photos and training.
+
+Live status: while a model is queued or training, the page renders a timer component that
+ticks every few seconds and re-reads the model through the service, so the status changes on
+screen without a reload and stops polling by itself once nothing is running.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import reflex as rx
+from reflex.event import EventSpec
+
+from photoai.services import credits, training
+from photoai.services.training import ModelView, PhotoView
+from photoai.settings import get_settings
+from photoai.state.display import when
+from photoai.state.session import SessionState
+
+ACTIVE = ("queued", "training")
+STATUS_LABELS = {
+    "draft": "Draft",
+    "queued": "Queued",
+    "training": "Training",
+    "ready": "Ready",
+    "failed": "Failed",
+}
+USER_ERRORS = (training.TrainingError, credits.CreditError)
+PROGRESS_STEP_BYTES = 256 * 1024
+
+
+def model_row(view: ModelView) -> dict[str, str]:
+    return {
+        "id": str(view.id),
+        "name": view.name,
+        "subject": view.subject,
+        "subject_label": view.subject.capitalize(),
+        "status": view.status,
+        "status_label": STATUS_LABELS.get(view.status, view.status),
+        "progress": str(round(view.progress * 100)),
+        "photos": str(view.photo_count),
+        "cost": str(view.cost_credits),
+        "provider": view.provider,
+        "demo": "yes" if view.is_demo else "",
+        "error": view.error,
+        "created": when(view.created_at),
+        "updated": when(view.updated_at),
+        "trained": when(view.trained_at),
+    }
+
+
+def photo_row(view: PhotoView) -> dict[str, str]:
+    return {
+        "id": str(view.id),
+        "filename": view.filename,
+        "accepted": "yes" if view.accepted else "",
+        "reason": view.reason,
+        "thumb": view.thumb_url,
+        "size": f"{view.width} x {view.height}" if view.width else "",
+    }
+
+
+class ModelsState(SessionState):
+    models: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
+    loaded: rx.Field[bool] = rx.field(False)
+
+    @rx.var
+    def any_active(self) -> bool:
+        return any(m["status"] in ACTIVE for m in self.models)
+
+    async def _reload(self) -> EventSpec | None:
+        user = await self._current_user()
+        if user is None:
+            return self._login_redirect()
+        views = await asyncio.to_thread(training.list_models, user.user_id)
+        self.models = [model_row(v) for v in views]
+        self.loaded = True
+        return None
+
+    @rx.event
+    async def on_load(self) -> EventSpec | None:
+        redirect = await self._ensure_signed_in()
+        return redirect or await self._reload()
+
+    @rx.event
+    async def tick(self, _now: str = "") -> EventSpec | None:
+        return await self._reload()
+
+
+class NewModelState(SessionState):
+    error: rx.Field[str] = rx.field("")
+    busy: rx.Field[bool] = rx.field(False)
+
+    @rx.event
+    async def on_load(self) -> EventSpec | None:
+        self.error = ""
+        self.busy = False
+        return await self._ensure_signed_in()
+
+    @rx.event
+    async def create(self, form: dict[str, str]) -> AsyncIterator[EventSpec | None]:
+        if self.busy:
+            return
+        user = await self._current_user()
+        if user is None:
+            yield self._login_redirect()
+            return
+        self.busy = True
+        self.error = ""
+        yield None
+        try:
+            model_id = await asyncio.to_thread(
+                training.create_draft,
+                user.user_id,
+                form.get("name", ""),
+                form.get("subject", ""),
+            )
+        except training.TrainingError as exc:
+            self.error = str(exc)
+            self.busy = False
+            return
+        yield rx.redirect(f"/models/{model_id}")
+
+
+class ModelDetailState(SessionState):
+    model: rx.Field[dict[str, str]] = rx.field(default_factory=dict)
+    photos: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
+    refusals: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
+    transfers: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
+    min_photos: rx.Field[int] = rx.field(0)
+    max_photos: rx.Field[int] = rx.field(0)
+    accepted: rx.Field[int] = rx.field(0)
+    can_edit: rx.Field[bool] = rx.field(False)
+    can_train: rx.Field[bool] = rx.field(False)
+    cost: rx.Field[int] = rx.field(0)
+    error: rx.Field[str] = rx.field("")
+    need_credits: rx.Field[bool] = rx.field(False)
+    notice: rx.Field[str] = rx.field("")
+    not_found: rx.Field[bool] = rx.field(False)
+    checking: rx.Field[bool] = rx.field(False)
+    upload_percent: rx.Field[int] = rx.field(0)
+    busy: rx.Field[bool] = rx.field(False)
+
+    @rx.var
+    def active(self) -> bool:
+        return self.model.get("status", "") in ACTIVE
+
+    def _model_id(self) -> int | None:
+        raw = self.router.url.path.rstrip("/").rsplit("/", 1)[-1]
+        return int(raw) if raw.isdigit() and len(raw) < 12 else None
+
+    async def _reload(self) -> EventSpec | None:
+        user = await self._current_user()
+        if user is None:
+            return self._login_redirect()
+        model_id = self._model_id()
+        try:
+            if model_id is None:
+                raise training.TrainingError("Model not found.")
+            detail = await asyncio.to_thread(training.get_model, user.user_id, model_id)
+        except training.TrainingError:
+            self.not_found = True
+            self.model = {}
+            self.photos = []
+            return None
+        self.not_found = False
+        self.model = model_row(detail.model)
+        self.photos = [photo_row(p) for p in detail.photos]
+        self.min_photos = detail.min_photos
+        self.max_photos = detail.max_photos
+        self.accepted = detail.model.photo_count
+        self.can_edit = detail.can_edit_photos
+        self.can_train = detail.can_train
+        self.cost = detail.training_cost
+        return None
+
+    @rx.event
+    async def on_load(self) -> EventSpec | None:
+        self.error = self.notice = ""
+        self.refusals = []
+        self.transfers = []
+        self.busy = self.checking = False
+        redirect = await self._ensure_signed_in()
+        return redirect or await self._reload()
+
+    @rx.event
+    async def tick(self, _now: str = "") -> EventSpec | None:
+        return await self._reload()
+
+    @rx.event
+    def upload_progress(self, progress: dict[str, float | int | bool]) -> None:
+        self.upload_percent = round(float(progress.get("progress", 0)) * 100)
+
+    @rx.event(background=True)
+    async def receive_photos(self, chunks: rx.UploadChunkIterator) -> None:
+        """Take the upload as it streams in: each file shows its own progress, then its
+        verdict the moment it has been checked, while the next file is still arriving."""
+        async with self:
+            user = await self._current_user()
+            model_id = self._model_id()
+            if user is None or model_id is None:
+                return
+            self.checking = True
+            self.error = ""
+            self.transfers = []
+        limit = get_settings().max_upload_bytes
+        name: str | None = None
+        data = bytearray()
+        shown = 0
+        async for chunk in chunks:
+            if name is None or chunk.offset == 0:  # every file's first chunk starts at 0
+                if name is not None:
+                    await self._check_received(user.user_id, model_id, name, bytes(data))
+                name, data, shown = chunk.filename or "photo", bytearray(), 0
+                async with self:
+                    self.transfers = [*self.transfers, {"filename": name, "received": "0 KB"}]
+            # One byte past the limit is enough for the service to refuse an oversized file.
+            data.extend(chunk.data[: max(0, limit + 1 - len(data))])
+            received = chunk.offset + len(chunk.data)
+            if received - shown >= PROGRESS_STEP_BYTES:
+                shown = received
+                async with self:
+                    self._set_transfer(name, f"{received / 1_048_576:.1f} MB")
+        if name is not None:
+            await self._check_received(user.user_id, model_id, name, bytes(data))
+        async with self:
+            self.checking = False
+            self.upload_percent = 0
+            await self._reload()
+
+    def _set_transfer(self, name: str, received: str) -> None:
+        self.transfers = [
+            {**t, "received": received} if t["filename"] == name else t for t in self.transfers
+        ]
+
+    async def _check_received(self, user_id: int, model_id: int, name: str, data: bytes) -> None:
+        async with self:
+            self._set_transfer(name, "checking…")
+        try:
+            view = await asyncio.to_thread(training.add_photo, user_id, model_id, name, data)
+        except training.TrainingError as exc:
+            async with self:
+                self.refusals = [{"filename": name, "reason": str(exc)}, *self.refusals]
+        else:
+            async with self:
+                self.photos = [*self.photos, photo_row(view)]
+                self.accepted += 1 if view.accepted else 0
+        async with self:
+            self.transfers = [t for t in self.transfers if t["filename"] != name]
+
+    @rx.event
+    async def remove_photo(self, photo_id: str) -> EventSpec | None:
+        user = await self._current_user()
+        if user is None:
+            return self._login_redirect()
+        try:
+            await asyncio.to_thread(training.remove_photo, user.user_id, int(photo_id))
+        except (training.TrainingError, ValueError) as exc:
+            self.error = str(exc) if isinstance(exc, training.TrainingError) else "Bad photo id."
+        return await self._reload()
+
+    @rx.event
+    async def start_training(self) -> AsyncIterator[EventSpec | None]:
+        # Events of one tab run in order: a double click's second event finds the model
+        # already queued (can_train is off after the first one's reload) and does nothing.
+        if self.busy or not self.can_train:
+            return
+        user = await self._current_user()
+        if user is None:
+            yield self._login_redirect()
+            return
+        model_id = self._model_id()
+        if model_id is None:
+            return
+        self.busy = True
+        self.error = self.notice = ""
+        self.need_credits = False
+        yield None
+        start = (
+            training.retry_training
+            if self.model.get("status") == "failed"
+            else training.start_training
+        )
+        try:
+            await asyncio.to_thread(start, user.user_id, model_id)
+            self.notice = "Training started. This page updates by itself."
+        except USER_ERRORS as exc:
+            self.error = str(exc)
+            self.need_credits = isinstance(exc, credits.InsufficientCredits)
+        self.busy = False
+        await self._refresh_profile(user)
+        yield await self._reload()
+
+    @rx.event
+    async def delete_model(self) -> EventSpec | None:
+        user = await self._current_user()
+        if user is None:
+            return self._login_redirect()
+        model_id = self._model_id()
+        if model_id is not None:
+            try:
+                await asyncio.to_thread(training.delete_model, user.user_id, model_id)
+            except training.TrainingError as exc:
+                self.error = str(exc)
+                return None
+        return rx.redirect("/models")

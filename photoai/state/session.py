@@ -1,0 +1,88 @@
+"""Who is signed in. Every protected handler asks the server-side session, not the page."""
+
+import asyncio
+from http.cookies import SimpleCookie
+from urllib.parse import quote
+
+import reflex as rx
+from reflex.event import EventSpec
+
+from photoai.services import accounts
+from photoai.services.accounts import SessionUser
+from photoai.settings import get_settings
+
+
+class SessionState(rx.State):
+    """Base for every page state; holds only what the navigation bar shows."""
+
+    signed_in: rx.Field[bool] = rx.field(False)
+    user_name: rx.Field[str] = rx.field("")
+    user_email: rx.Field[str] = rx.field("")
+    balance: rx.Field[int] = rx.field(0)
+
+    def _session_token(self) -> str | None:
+        cookie_header = self.router.headers.cookie
+        if not cookie_header:
+            return None
+        jar: SimpleCookie = SimpleCookie()
+        try:
+            jar.load(cookie_header)
+        except Exception:
+            return None
+        morsel = jar.get(get_settings().session_cookie_name)
+        return morsel.value if morsel else None
+
+    async def _current_user(self) -> SessionUser | None:
+        """Resolve the HttpOnly session cookie against the database, off the event loop."""
+        user = await asyncio.to_thread(accounts.resolve_session, self._session_token())
+        if user is None:
+            self.signed_in = False
+            self.user_name = self.user_email = ""
+            self.balance = 0
+        return user
+
+    def _login_redirect(self) -> EventSpec:
+        path = self.router.url.path or "/dashboard"
+        query = self.router.url.query
+        target = f"{path}?{query}" if query else path
+        next_path = quote(accounts.safe_next_path(target), safe="")
+        return rx.redirect(f"/login?next={next_path}", replace=True)
+
+    async def _refresh_profile(self, user: SessionUser) -> None:
+        profile = await asyncio.to_thread(accounts.get_profile, user.user_id)
+        self.signed_in = True
+        self.user_name = profile.name
+        self.user_email = profile.email
+        self.balance = profile.credit_balance
+
+    async def _ensure_signed_in(self) -> EventSpec | None:
+        """Signed-out visitors go to login, and come back here afterwards."""
+        user = await self._current_user()
+        if user is None:
+            return self._login_redirect()
+        await self._refresh_profile(user)
+        return None
+
+    async def _load_if_signed_in(self) -> None:
+        user = await self._current_user()
+        if user is not None:
+            await self._refresh_profile(user)
+
+    @rx.event
+    async def require_login(self) -> EventSpec | None:
+        """on_load of every protected page."""
+        return await self._ensure_signed_in()
+
+    @rx.event
+    async def check_session(self) -> None:
+        """on_load of public pages: show "Dashboard" instead of "Sign in" when signed in."""
+        await self._load_if_signed_in()
+
+    def _signed_out(self) -> EventSpec:
+        """The logout route revokes the session and clears the HttpOnly cookie."""
+        self.signed_in = False
+        return rx.call_script("window.location.assign('/auth/logout')")
+
+    @rx.event
+    def logout(self) -> EventSpec:
+        return self._signed_out()
