@@ -1,0 +1,81 @@
+"""Steps that several browser journeys share: accounts, models and test photos."""
+
+import re
+import uuid
+from pathlib import Path
+
+from playwright.sync_api import Page, expect
+
+from tests import photos
+
+PASSWORD = "correct horse 9"
+
+
+def new_email() -> str:
+    return f"e2e-{uuid.uuid4().hex[:10]}@example.com"
+
+
+def register(page: Page, email: str, password: str = PASSWORD, name: str = "Ada Lovelace") -> None:
+    page.goto("/register")
+    page.fill("#name", name)
+    page.fill("#email", email)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/dashboard"))
+    expect(page.locator("#credit-balance")).to_have_text("20")
+
+
+def sign_in(page: Page, email: str, password: str = PASSWORD) -> None:
+    page.fill("#email", email)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+
+
+def log_out(page: Page) -> None:
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url(re.compile(r"/login"))
+    expect(page.get_by_text("You are signed out.")).to_be_visible()
+
+
+GOOD_COUNT = 10
+BAD_FILES: dict[str, tuple[bytes, str]] = {
+    "shopping-list.jpg": (photos.text_named_jpg(), "not an image"),
+    "empty.jpg": (b"", "file is empty"),
+    "cut-off.jpg": (photos.truncated_jpeg(), "damaged or truncated"),
+    "blurry.jpg": (photos.blurred_photo(), "too blurry"),
+    "two-people.jpg": (photos.two_faces(), "more than one face"),
+    "cat.jpg": (photos.cat_photo(), "no face found"),
+}
+
+
+def write_photo_files(folder: Path) -> dict[str, list[Path]]:
+    """Ten good photos of real faces, and files each check must refuse."""
+    good = []
+    for i, data in enumerate(photos.training_jpegs()[:GOOD_COUNT]):
+        path = folder / f"me-{i:02d}.jpg"
+        path.write_bytes(data)
+        good.append(path)
+    duplicate = folder / "me-again.jpg"
+    duplicate.write_bytes(good[0].read_bytes())
+    bad = []
+    for name, (data, _) in BAD_FILES.items():
+        path = folder / name
+        path.write_bytes(data)
+        bad.append(path)
+    return {"good": good, "bad": [*bad, duplicate]}
+
+
+def create_model(page: Page, name: str) -> str:
+    page.goto("/models")
+    expect(page.get_by_text("No models yet")).to_be_visible()
+    page.get_by_role("link", name="New model").click()
+    page.fill("#name", name)
+    page.get_by_role("radio", name="woman").click()
+    page.get_by_role("button", name="Create and add photos").click()
+    page.wait_for_url(re.compile(r"/models/\d+"))
+    expect(page.locator("#model-name")).to_have_text(name)
+    return page.url.rstrip("/").rsplit("/", 1)[-1]
+
+
+def upload(page: Page, files: list[Path]) -> None:
+    page.locator("#photos input[type=file]").set_input_files([str(f) for f in files])

@@ -1,0 +1,87 @@
+"""Browser journey for personal models: upload good and bad photos, train with the demo
+provider, watch the status turn "ready" without reloading; another user sees nothing of it."""
+
+import re
+from pathlib import Path
+
+import httpx
+from playwright.sync_api import Browser, Page, expect
+
+from tests.e2e.conftest import RunningApp, shoot
+from tests.e2e.journeys import BAD_FILES, GOOD_COUNT, create_model, new_email, register, upload
+
+
+def test_upload_check_train_and_see_ready_live(
+    page: Page, browser: Browser, app_server: RunningApp, photo_files: dict[str, list[Path]]
+) -> None:
+    register(page, new_email())
+    model_id = create_model(page, "Summer me")
+    expect(page.locator("#start-training")).to_be_disabled()
+    upload(page, photo_files["good"] + photo_files["bad"])
+    tiles = page.get_by_test_id("photo-tile")
+    expect(tiles).to_have_count(GOOD_COUNT + len(BAD_FILES) + 1, timeout=90_000)
+    expect(page.locator("#accepted-count")).to_contain_text(f"{GOOD_COUNT} (8-30 needed)")
+    for name, (_, reason) in BAD_FILES.items():
+        tile = tiles.filter(has_text=name)
+        expect(tile).to_contain_text(reason)
+    expect(tiles.filter(has_text="me-again.jpg")).to_contain_text("duplicate")
+    expect(tiles.filter(has_text="me-03.jpg")).to_contain_text("Accepted")
+    expect(tiles.filter(has_text="me-03.jpg").locator("img")).to_have_js_property("complete", True)
+    shoot(page, "model-photos")
+
+    tiles.filter(has_text="cat.jpg").get_by_role("button", name="Remove").click()
+    expect(tiles).to_have_count(GOOD_COUNT + len(BAD_FILES))
+
+    start = page.locator("#start-training")
+    expect(start).to_contain_text("10 credits")
+    start.dblclick()  # a double click must start one training and hold credits once
+    expect(page.get_by_text("Training started")).to_be_visible()
+    expect(page.locator("#nav-balance")).to_have_text("10")
+    expect(page.get_by_text("Training", exact=True).first).to_be_visible(timeout=30_000)
+    shoot(page, "model-training")
+    expect(page.get_by_text("Ready", exact=True).first).to_be_visible(timeout=90_000)
+    shoot(page, "model-ready")
+    page.goto("/models")
+    expect(page.get_by_test_id("model-card")).to_have_count(1)
+    expect(page.get_by_test_id("model-card")).to_contain_text("Ready")
+    shoot(page, "models")
+
+    thumb = tiles_src = None
+    page.goto(f"/models/{model_id}")
+    tiles_src = page.get_by_test_id("photo-tile").locator("img").first.get_attribute("src")
+    assert tiles_src and tiles_src.startswith("/files/")
+    own = page.request.get(tiles_src)
+    assert own.status == 200 and own.headers["content-type"] == "image/webp"
+
+    other = browser.new_context(base_url=app_server.base_url).new_page()
+    register(other, new_email())
+    other.goto(f"/models/{model_id}")
+    expect(other.get_by_text("Model not found")).to_be_visible()
+    thumb = other.request.get(tiles_src)
+    assert thumb.status == 403
+    assert httpx.get(f"{app_server.base_url}{tiles_src}").status_code == 403
+    other.context.close()
+
+
+def test_not_enough_credits_shows_why_and_where_to_buy(
+    page: Page, photo_files: dict[str, list[Path]]
+) -> None:
+    register(page, new_email())
+    create_model(page, "Budget me")
+    upload(page, photo_files["good"])
+    expect(page.locator("#accepted-count")).to_contain_text(f"{GOOD_COUNT} ", timeout=90_000)
+    for _ in range(2):  # 20 starter credits pay for two trainings of 10; the third is refused
+        page.locator("#start-training").click()
+        expect(page.get_by_text("Training started")).to_be_visible()
+        expect(page.get_by_text("Ready", exact=True).first).to_be_visible(timeout=90_000)
+        page.goto("/models")
+        page.get_by_role("link", name="New model").click()
+        page.fill("#name", "Another me")
+        page.get_by_role("button", name="Create and add photos").click()
+        page.wait_for_url(re.compile(r"/models/\d+"))
+        upload(page, photo_files["good"])
+        expect(page.locator("#accepted-count")).to_contain_text(f"{GOOD_COUNT} ", timeout=90_000)
+    page.locator("#start-training").click()
+    expect(page.get_by_role("alert")).to_contain_text("This needs 10 credits; you have 0.")
+    page.get_by_role("link", name="Buy credits").click()
+    page.wait_for_url(re.compile(r"/billing"))
