@@ -69,6 +69,7 @@ def create_model(page: Page, name: str) -> str:
     page.goto("/models")
     expect(page.get_by_text("No models yet")).to_be_visible()
     page.get_by_role("link", name="New model").click()
+    page.wait_for_url(re.compile(r"/models/new"))
     page.fill("#name", name)
     page.get_by_role("radio", name="woman").click()
     page.get_by_role("button", name="Create and add photos").click()

@@ -89,6 +89,8 @@ def test_password_reset_through_the_outbox(page: Page, app_server: RunningApp) -
     register(page, email)
     log_out(page)
     page.click("text=Forgot your password?")
+    # The sign-in page has an #email field too: fill only once the new page is showing.
+    expect(page.get_by_role("heading", name="Reset your password")).to_be_visible()
     page.fill("#email", email)
     page.click("button[type=submit]")
     expect(page.get_by_role("status")).to_contain_text("If an account exists")

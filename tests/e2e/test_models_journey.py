@@ -76,6 +76,7 @@ def test_not_enough_credits_shows_why_and_where_to_buy(
         expect(page.get_by_text("Ready", exact=True).first).to_be_visible(timeout=90_000)
         page.goto("/models")
         page.get_by_role("link", name="New model").click()
+        page.wait_for_url(re.compile(r"/models/new"))
         page.fill("#name", "Another me")
         page.get_by_role("button", name="Create and add photos").click()
         page.wait_for_url(re.compile(r"/models/\d+"))
