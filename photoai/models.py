@@ -122,6 +122,7 @@ class PersonalModel(SQLModel, table=True):
     progress: float = Field(default=0.0)
     error: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     weights_key: str = Field(default="", max_length=500)
+    provider_version: str = Field(default="", max_length=200)
     job_id: int | None = Field(default=None, foreign_key="jobs.id")
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

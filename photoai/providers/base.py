@@ -52,12 +52,17 @@ class Submitted:
 
 @dataclass(frozen=True)
 class TrainingStatus:
-    """The provider's view of a training; `progress` is None when the provider does not say."""
+    """The provider's view of a training; `progress` is None when the provider does not say.
+
+    `trained_version` names a model the provider can run itself (Replicate's
+    `owner/model:version`), kept so its own generator can use it next to our copy of the LoRA.
+    """
 
     state: TrainingState
     progress: float | None = None
     error: str = ""
     weights_url: str = ""
+    trained_version: str = ""
 
 
 @dataclass(frozen=True)

@@ -224,7 +224,13 @@ def _from_training(training: Mapping[str, Any]) -> TrainingStatus:
         weights = output.get("weights") if isinstance(output, dict) else None
         if not isinstance(weights, str) or not weights:
             return TrainingStatus(TrainingState.FAILED, error="Replicate's output holds no weights")
-        return TrainingStatus(state, progress=1.0, weights_url=weights)
+        version = output.get("version") if isinstance(output, dict) else None
+        return TrainingStatus(
+            state,
+            progress=1.0,
+            weights_url=weights,
+            trained_version=version if isinstance(version, str) and ":" in version else "",
+        )
     if state in (TrainingState.FAILED, TrainingState.CANCELED):
         return TrainingStatus(state, error=str(training.get("error") or state.value)[:500])
     progress = (

@@ -188,6 +188,7 @@ class _Likeness:
     model_provider: str | None
     trigger_word: str
     weights_key: str
+    provider_version: str
     photo_keys: list[str]
 
 
@@ -216,6 +217,7 @@ def _load_likeness(spec: GenerationSpec) -> _Likeness:
         model_provider=model.provider if model else None,
         trigger_word=model.trigger_word if model else "",
         weights_key=model.weights_key if model else "",
+        provider_version=model.provider_version if model else "",
         photo_keys=photo_keys,
     )
 
@@ -225,6 +227,7 @@ def _build_request(
 ) -> GenerationRequest:
     """Remote generators get links they can download (the LoRA for a model, the photos for
     Instant); the demo generator gets the photos' bytes. Only what the chain uses is made.
+    A model trained at Replicate also names its version there, for Replicate's generator.
 
     A retry asking for the missing images moves a chosen seed on by the first missing index,
     so it does not make the pictures already delivered all over again.
@@ -254,6 +257,7 @@ def _build_request(
         seed=seed,
         negative_prompt=spec.negative_prompt,
         lora_url=lora_url,
+        trained_version=(likeness.provider_version or None) if lora_url else None,
         trigger_word=likeness.trigger_word,
         reference_image_urls=reference_urls,
         reference_images=[storage.get(key) for key in likeness.photo_keys] if DEMO in names else [],

@@ -366,6 +366,7 @@ def _apply_success(job: Job, provider: str, status: TrainingStatus, event_id: st
             .values(
                 status=ModelStatus.READY.value,
                 weights_key=key,
+                provider_version=status.trained_version,
                 progress=1.0,
                 error="",
                 trained_at=utcnow(),

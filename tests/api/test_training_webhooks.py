@@ -187,6 +187,7 @@ def test_replicate_start_then_completed_with_duplicates(
     model = model_row(model_id)
     assert model.status == "ready"
     assert get_storage().get(model.weights_key) == replicate.weights, "unpacked from the tar"
+    assert model.provider_version == replicate.trainings[training_id]["output"]["version"]
     assert credits.balance(uid) == 70 and count(ProcessedEvent) == 2
 
     forged = replicate.webhook_body(training_id)

@@ -103,6 +103,8 @@ def test_status_through_to_weights(fake: FakeReplicate) -> None:
     fake.complete(training_id, deliver=False)
     done = trainer.status(training_id)
     assert done.state is TrainingState.SUCCEEDED and done.weights_url.endswith(".tar")
+    assert done.trained_version == fake.trainings[training_id]["output"]["version"]
+    assert done.trained_version.startswith("acme/")
     assert trainer.fetch_weights(done.weights_url) == fake.weights, "the LoRA out of the tar"
 
 

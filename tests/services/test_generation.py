@@ -32,6 +32,8 @@ from photoai.settings import get_settings
 from tests.factories import make_user
 from tests.fakes.fal_run_server import APP_PATH, FakeFalRun
 from tests.fakes.fal_server import FakeFal
+from tests.fakes.replicate_predictions_server import PREDICTIONS, FakeReplicatePredictions
+from tests.fakes.replicate_server import FakeReplicate
 from tests.fakes.together_server import GENERATIONS, FakeTogether
 from tests.training_support import (
     MIN_PHOTOS,
@@ -41,6 +43,7 @@ from tests.training_support import (
     demo_clock,
     draft_with_photos,
     job_row,
+    model_row,
     training_settings,
     work_burst,
 )
@@ -566,6 +569,52 @@ def test_a_personal_model_runs_remotely_and_falls_back_on_a_rate_limit(
     assert credits.balance(uid) == 70 - 1 == credits.ledger_sum(uid)
     [view] = generation.recent_requests(uid)
     assert (view.delivered, view.flagged, len(view.image_ids)) == (1, 1, 2)
+
+
+def test_a_model_trained_at_replicate_generates_there_with_its_own_version(
+    env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    uid = make_user(100)
+    with FakeReplicate() as trainings, FakeReplicatePredictions(token="r8_test_token") as runs:
+        trainings.use(monkeypatch)
+        monkeypatch.setenv("PHOTOAI_PUBLIC_BASE_URL", "https://photos.example")
+        model_id = draft_with_photos(uid)
+        training_job = training.start_training(uid, model_id)
+        work_burst()
+        training_id = job_row(training_job).external_id
+        trainings.complete(training_id, deliver=False)
+        age_job(training_job, silent_for=301)
+        training.reconcile_trainings()
+        model = model_row(model_id)
+        version = trainings.trainings[training_id]["output"]["version"]
+        assert (model.status, model.provider, model.provider_version) == (
+            "ready",
+            "replicate",
+            version,
+        )
+
+        runs.version = version  # the prediction API knows the version the training made
+        monkeypatch.setenv("PHOTOAI_REPLICATE_BASE", runs.url)
+        monkeypatch.setenv("PHOTOAI_GENERATORS", '["replicate", "together"]')
+        monkeypatch.setenv("PHOTOAI_TOGETHER_API_KEY", "unused-together-key")
+        get_settings.cache_clear()
+        [job_id] = generation.submit(
+            uid,
+            GenerationOptions(model_source(model_id), prompt="at the beach", count=2),
+            "replicate-01",
+        )
+        work_burst()
+
+    [posted] = [c for c in runs.calls_to("POST", PREDICTIONS) if c.path == PREDICTIONS]
+    sent = json.loads(posted.body)
+    assert sent["version"] == version
+    assert sent["input"]["prompt"] == "TOK at the beach" and sent["input"]["num_outputs"] == 2
+    assert job_row(job_id).status == "succeeded"
+    images = images_of(job_id)
+    assert [i.provider for i in images] == ["replicate", "replicate"]
+    for image in images:
+        check_stored(image)
+    assert credits.balance(uid) == 100 - TRAINING_COST - 2 == credits.ledger_sum(uid)
 
 
 def test_a_content_refusal_fails_the_request_and_releases_everything(
