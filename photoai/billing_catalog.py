@@ -24,11 +24,10 @@ class CreditPack(BaseModel):
 
 
 class Plan(BaseModel):
-    """A monthly subscription; each paid invoice adds credits according to `rollover`.
+    """A monthly subscription; each paid invoice adds `monthly_credits` to the plan pool.
 
-    The balance is one pool (plan and pack credits are not told apart), so a paid period never
-    takes credits away; instead it adds at most `monthly_credits`, and no more than lifts the
-    balance to `monthly_credits` ("reset") or to `monthly_credits + rollover_cap` ("rollover").
+    At each renewal the plan credits still unused expire ("reset"), or up to `rollover_cap` of
+    them carry over ("rollover"). Credits from packs never expire.
     """
 
     id: str = Field(pattern=_ID_PATTERN)
@@ -40,10 +39,10 @@ class Plan(BaseModel):
     rollover: Literal["reset", "rollover"] = "rollover"
     rollover_cap: int = Field(default=0, ge=0)
 
-    def period_credits(self, balance: int) -> int:
-        """Credits one paid period adds to an account holding `balance` credits."""
-        carry = self.rollover_cap if self.rollover == "rollover" else 0
-        return max(0, min(self.monthly_credits, self.monthly_credits + carry - balance))
+    @property
+    def kept_credits(self) -> int:
+        """The most unused plan credits a renewal carries over."""
+        return self.rollover_cap if self.rollover == "rollover" else 0
 
 
 class _HasId(Protocol):

@@ -43,6 +43,7 @@ class LedgerKind(StrEnum):
     STARTER = "starter"
     PURCHASE = "purchase"
     PLAN = "plan"
+    EXPIRE = "expire"
     HOLD = "hold"
     CAPTURE = "capture"
     RELEASE = "release"
@@ -58,6 +59,9 @@ class User(SQLModel, table=True):
     name: str = Field(default="", max_length=100)
     password_hash: str = Field(max_length=100)
     credit_balance: int = Field(default=0)
+    # The part of the balance that came from plan periods and can expire at a renewal; spent
+    # before other credits. Always between 0 and credit_balance.
+    plan_credits: int = Field(default=0)
     spending_blocked: bool = Field(default=False)
     is_admin: bool = Field(default=False)
     stripe_customer_id: str | None = Field(default=None, max_length=64, index=True)
@@ -228,6 +232,8 @@ class CreditHold(SQLModel, table=True):
     amount: int
     captured: int = Field(default=0)
     released: int = Field(default=0)
+    # Plan credits among what is still held: they go back to the plan pool on release.
+    plan_amount: int = Field(default=0)
     created_at: datetime = Field(default_factory=utcnow)
 
 

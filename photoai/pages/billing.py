@@ -99,6 +99,7 @@ def _plan_summary() -> rx.Component:
                             spacing="2",
                         ),
                         rx.text(BillingState.plan_renewal, size="2", color=muted),
+                        rx.text(BillingState.plan_pool, size="2", color=muted, id="plan-pool"),
                     ),
                     rx.fragment(
                         rx.heading("No plan", size="6", id="current-plan"),

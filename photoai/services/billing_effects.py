@@ -107,19 +107,25 @@ def remember_customer(session: Session, user_id: int, customer: str | None) -> N
         )
 
 
-def _grant(
-    session: Session, user_id: int, amount: int, kind: LedgerKind, reference: str, label: str
-) -> bool:
-    """Grant once per reference; True when this call added the credits.
-
-    A grant that lifts the balance back over the threshold re-arms the low-credit email.
-    """
+def _grant_pack(session: Session, user_id: int, amount: int, reference: str, label: str) -> bool:
+    """Grant a purchase once per reference; True when this call added the credits."""
     existed = session.execute(
         select(col(CreditEntry.id)).where(col(CreditEntry.reference) == reference)
     ).first()
     credits.grant(
-        user_id, amount, kind=kind, reference=reference, description=label, session=session
+        user_id,
+        amount,
+        kind=LedgerKind.PURCHASE,
+        reference=reference,
+        description=label,
+        session=session,
     )
+    _rearm_low_credit_email(session, user_id)
+    return existed is None
+
+
+def _rearm_low_credit_email(session: Session, user_id: int) -> None:
+    """A grant that lifts the balance back over the threshold re-arms the low-credit email."""
     session.execute(
         update(User)
         .where(
@@ -129,7 +135,6 @@ def _grant(
         )
         .values(low_credit_notified=False)
     )
-    return existed is None
 
 
 def _pack_credits(meta: Mapping[str, str]) -> tuple[int, str] | None:
@@ -160,7 +165,7 @@ def grant_checkout(session: Session, checkout: Mapping[str, Any]) -> Applied:
         return Applied()
     amount, name = bought
     remember_customer(session, user_id, ref_id(checkout.get("customer")))
-    if _grant(session, user_id, amount, LedgerKind.PURCHASE, CHECKOUT_REF + sid, f"{name} pack"):
+    if _grant_pack(session, user_id, amount, CHECKOUT_REF + sid, f"{name} pack"):
         return Applied([f"checkout {sid}: granted {amount} credits to user {user_id}"])
     return Applied()
 
@@ -203,12 +208,8 @@ def _subscription_user(session: Session, subscription: Mapping[str, Any]) -> int
 def grant_invoice(
     session: Session, invoice: Mapping[str, Any], subscription: Mapping[str, Any]
 ) -> Applied:
-    """Plan credits for one paid subscription invoice, once per invoice id.
-
-    The amount follows the plan's rollover rule and so depends on the balance; the invoice id is
-    claimed as processed (not only used as the ledger reference) so that a period which added
-    nothing is also settled for good.
-    """
+    """A paid subscription invoice starts a plan period, once per invoice id: the plan's
+    monthly credits are added and unused plan credits expire as its rollover rule says."""
     iid = str(invoice["id"])
     if invoice.get("status") != "paid":
         return Applied()
@@ -219,14 +220,26 @@ def grant_invoice(
         return Applied()
     if not claim(session, INVOICE_SOURCE, iid, "invoice.paid"):
         return Applied()
-    balance = session.execute(
-        select(col(User.credit_balance)).where(col(User.id) == user_id).with_for_update()
-    ).scalar_one()
-    amount = plan.period_credits(int(balance))
-    if amount == 0:
-        return Applied([f"invoice {iid}: {plan.name} period adds nothing at balance {balance}"])
-    _grant(session, user_id, amount, LedgerKind.PLAN, INVOICE_REF + iid, f"{plan.name} plan period")
-    return Applied([f"invoice {iid}: granted {amount} plan credits to user {user_id}"])
+    credits.start_plan_period(
+        user_id,
+        plan.monthly_credits,
+        keep_at_most=plan.kept_credits,
+        reference=INVOICE_REF + iid,
+        description=f"{plan.name} plan period",
+        session=session,
+    )
+    _rearm_low_credit_email(session, user_id)
+    expired = session.execute(
+        select(col(CreditEntry.amount)).where(
+            col(CreditEntry.reference) == f"{INVOICE_REF}{iid}:expire"
+        )
+    ).scalar()
+    return Applied(
+        [
+            f"invoice {iid}: granted {plan.monthly_credits} plan credits to user {user_id}"
+            + (f", {expired} unused plan credits expired" if expired else "")
+        ]
+    )
 
 
 def _period_end(subscription: Mapping[str, Any]) -> datetime | None:

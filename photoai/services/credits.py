@@ -8,12 +8,17 @@ equals the sum of the user's ledger deltas.
 
 A hold moves credits out of the spendable balance; capture turns held credits into a charge
 (no balance change); release gives back whatever was neither captured nor released yet.
+
+Plan credits (`users.plan_credits`) are the part of the balance a plan period added and a
+later renewal may expire. They are spent first, a hold remembers how many of them it holds so a
+release puts them back where they came from (cancelling a job cannot turn expiring credits into
+lasting ones), and a take-back removes lasting credits first.
 """
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import case, delete, func, select, update
 from sqlmodel import Session, col
 
 from photoai.db import insert_for, use_session
@@ -118,12 +123,16 @@ def _finish_entry(session: Session, entry_id: int, balance_after: int) -> Credit
     return session.execute(select(CreditEntry).where(col(CreditEntry.id) == entry_id)).scalar_one()
 
 
-def _add_to_balance(session: Session, user_id: int, delta: int) -> int:
-    """Apply a non-negative delta; locks the user row so `balance_after` is exact."""
+def _add_to_balance(session: Session, user_id: int, delta: int, plan_delta: int = 0) -> int:
+    """Apply a delta the caller knows the balance can take; locks the user row so
+    `balance_after` is exact. `plan_delta` moves the plan-credit part along with it."""
     new_balance = session.execute(
         update(User)
         .where(col(User.id) == user_id)
-        .values(credit_balance=col(User.credit_balance) + delta)
+        .values(
+            credit_balance=col(User.credit_balance) + delta,
+            plan_credits=col(User.plan_credits) + plan_delta,
+        )
         .returning(col(User.credit_balance))
     ).scalar_one_or_none()
     if new_balance is None:
@@ -145,7 +154,8 @@ def grant(
     description: str = "",
     session: Session | None = None,
 ) -> EntryView:
-    """Add credits (starter, purchase, plan period, admin adjustment)."""
+    """Add lasting credits (starter, purchase, admin adjustment); plan periods go through
+    `start_plan_period`, which also expires what the plan does not carry over."""
     _positive(amount)
     with use_session(session) as s:
         entry_id = _claim_reference(
@@ -186,7 +196,7 @@ def hold(
         )
         if entry_id is None:
             return _entry_view(_existing(s, reference))
-        new_balance = s.execute(
+        taken = s.execute(
             update(User)
             .where(
                 col(User.id) == user_id,
@@ -194,9 +204,9 @@ def hold(
                 col(User.spending_blocked).is_(False),
             )
             .values(credit_balance=col(User.credit_balance) - amount)
-            .returning(col(User.credit_balance))
-        ).scalar_one_or_none()
-        if new_balance is None:
+            .returning(col(User.credit_balance), col(User.plan_credits))
+        ).one_or_none()
+        if taken is None:
             user = s.get(User, user_id)
             s.rollback()
             if user is None:
@@ -204,7 +214,20 @@ def hold(
             if user.spending_blocked:
                 raise SpendingBlocked()
             raise InsufficientCredits(amount, user.credit_balance)
-        return _entry_view(_finish_entry(s, entry_id, int(new_balance)))
+        # The update above locked the row, so its plan-credit figure stays exact until commit.
+        plan_part = min(int(taken.plan_credits), amount)
+        if plan_part:
+            s.execute(
+                update(User)
+                .where(col(User.id) == user_id)
+                .values(plan_credits=col(User.plan_credits) - plan_part)
+            )
+            s.execute(
+                update(CreditHold)
+                .where(col(CreditHold.id) == hold_id)
+                .values(plan_amount=plan_part)
+            )
+        return _entry_view(_finish_entry(s, entry_id, int(taken.credit_balance)))
 
 
 def _insert_hold(s: Session, user_id: int, amount: int, reference: str) -> int:
@@ -263,7 +286,13 @@ def capture(
                 col(CreditHold.amount) - col(CreditHold.captured) - col(CreditHold.released)
                 >= amount,
             )
-            .values(captured=col(CreditHold.captured) + amount)
+            .values(
+                captured=col(CreditHold.captured) + amount,
+                plan_amount=case(
+                    (col(CreditHold.plan_amount) > amount, col(CreditHold.plan_amount) - amount),
+                    else_=0,
+                ),
+            )
             .returning(col(CreditHold.id))
         ).scalar_one_or_none()
         if moved is None:
@@ -290,6 +319,7 @@ def release(
                 return _entry_view(done)
             held = _get_hold(s, hold_reference)
             remaining = held.amount - held.captured - held.released
+            plan_part = held.plan_amount  # read now: the update below refreshes `held`
             if remaining <= 0:
                 return None
             entry_id = _claim_reference(
@@ -311,11 +341,11 @@ def release(
                     col(CreditHold.captured) == held.captured,
                     col(CreditHold.released) == held.released,
                 )
-                .values(released=col(CreditHold.released) + remaining)
+                .values(released=col(CreditHold.released) + remaining, plan_amount=0)
                 .returning(col(CreditHold.id))
             ).scalar_one_or_none()
             if swapped is not None:
-                new_balance = _add_to_balance(s, held.user_id, remaining)
+                new_balance = _add_to_balance(s, held.user_id, remaining, plan_part)
                 return _entry_view(_finish_entry(s, entry_id, new_balance))
             # A capture landed between our read and write: drop our row and read again.
             s.execute(delete(CreditEntry).where(col(CreditEntry.id) == entry_id))
@@ -360,11 +390,15 @@ def take_back(
                 select(col(User.credit_balance)).where(col(User.id) == user_id)
             ).scalar_one()
             taken = min(int(current), amount)
+            left = int(current) - taken
             new_balance = s.execute(
                 update(User)
                 .where(col(User.id) == user_id, col(User.credit_balance) == current)
                 .values(
-                    credit_balance=col(User.credit_balance) - taken,
+                    credit_balance=left,
+                    plan_credits=case(
+                        (col(User.plan_credits) > left, left), else_=col(User.plan_credits)
+                    ),
                     spending_blocked=col(User.spending_blocked) | (taken < amount),
                 )
                 .returning(col(User.credit_balance))
@@ -378,6 +412,74 @@ def take_back(
             .values(amount=taken, delta=-taken)
         )
         return TakeBack(_entry_view(_finish_entry(s, entry_id, int(new_balance))), amount - taken)
+
+
+def start_plan_period(
+    user_id: int,
+    amount: int,
+    *,
+    keep_at_most: int,
+    reference: str,
+    description: str = "",
+    session: Session | None = None,
+) -> EntryView:
+    """A paid plan period: unused plan credits beyond `keep_at_most` expire, then the period's
+    credits join the plan pool. Purchased, starter and adjustment credits never expire.
+
+    The expiry is its own ledger row (`<reference>:expire`) written just before the grant, so
+    the ledger reads in order and a repeated call finds the grant and changes nothing.
+    """
+    _positive(amount)
+    if keep_at_most < 0:
+        raise ValueError("keep_at_most must not be negative")
+    with use_session(session) as s:
+        done = s.execute(
+            select(CreditEntry).where(col(CreditEntry.reference) == reference)
+        ).scalar_one_or_none()
+        if done is not None:
+            return _entry_view(done)
+        pool = s.execute(  # a no-op write that takes the row lock before the pool is read
+            update(User)
+            .where(col(User.id) == user_id)
+            .values(plan_credits=col(User.plan_credits))
+            .returning(col(User.plan_credits))
+        ).scalar_one_or_none()
+        if pool is None:
+            raise CreditError(f"Unknown user {user_id}.")
+        expiring = max(0, int(pool) - keep_at_most)
+        if expiring:
+            expire_id = _claim_reference(
+                s,
+                user_id=user_id,
+                kind=LedgerKind.EXPIRE,
+                amount=expiring,
+                delta=-expiring,
+                reference=f"{reference}:expire",
+                description="Unused plan credits expired",
+            )
+            if expire_id is None:  # a twin call got here first and has finished
+                return _entry_view(_existing(s, reference))
+            _finish_entry(s, expire_id, _add_to_balance(s, user_id, -expiring, -expiring))
+        entry_id = _claim_reference(
+            s,
+            user_id=user_id,
+            kind=LedgerKind.PLAN,
+            amount=amount,
+            delta=amount,
+            reference=reference,
+            description=description,
+        )
+        if entry_id is None:
+            return _entry_view(_existing(s, reference))
+        return _entry_view(_finish_entry(s, entry_id, _add_to_balance(s, user_id, amount, amount)))
+
+
+def plan_credits(user_id: int, *, session: Session | None = None) -> int:
+    """How much of the balance is plan credits that a renewal may expire."""
+    with use_session(session) as s:
+        return int(
+            s.execute(select(col(User.plan_credits)).where(col(User.id) == user_id)).scalar_one()
+        )
 
 
 def balance(user_id: int, *, session: Session | None = None) -> int:

@@ -55,15 +55,14 @@ def _pack_row(pack: CreditPack, best_id: str) -> dict[str, str]:
 
 
 def _rollover_text(plan: Plan) -> str:
-    if plan.rollover == "rollover" and plan.rollover_cap > 0:
-        most = plan.monthly_credits + plan.rollover_cap
+    if plan.kept_credits:
         return (
-            f"Unused credits roll over: each month adds up to {plan.monthly_credits:,}, "
-            f"to a balance of at most {most:,}."
+            f"{plan.monthly_credits:,} credits each month; up to {plan.kept_credits:,} unused "
+            "plan credits carry over. Pack credits never expire."
         )
     return (
-        f"Each month tops your balance up to {plan.monthly_credits:,} credits; "
-        "unused credits do not roll over."
+        f"{plan.monthly_credits:,} credits each month; unused plan credits expire at renewal. "
+        "Pack credits never expire."
     )
 
 
@@ -78,10 +77,26 @@ def _plan_row(plan: Plan, current_id: str) -> dict[str, str]:
     }
 
 
-def _subscription_row(sub: SubscriptionView | None) -> dict[str, str]:
-    """Name, status label, "yes" when in good standing, and when it renews or ends."""
+def _pool_text(plan: Plan | None, pool: int) -> str:
+    """What happens to the plan credits still unused at the next renewal."""
+    if plan is None or not pool:
+        return ""
+    if pool <= plan.kept_credits:
+        return f"{pool:,} plan credits left; they carry over at renewal."
+    if plan.kept_credits:
+        return (
+            f"{pool:,} plan credits left; up to {plan.kept_credits:,} carry over at renewal, "
+            "the rest expire."
+        )
+    return f"{pool:,} plan credits left; they expire at renewal."
+
+
+def _subscription_row(sub: SubscriptionView | None, pool: int) -> dict[str, str]:
+    """Name, status label, "yes" when in good standing, when it renews or ends, and what
+    happens to the unused plan credits then."""
     if sub is None:
-        return {"name": "", "status": "", "healthy": "", "renewal": ""}
+        return {"name": "", "status": "", "healthy": "", "renewal": "", "pool": ""}
+    renews = sub.status in ("active", "trialing", "past_due") and not sub.cancel_at_period_end
     if sub.cancel_at_period_end:
         renewal = f"Ends on {day(sub.current_period_end)}" if sub.current_period_end else "Ends"
     else:
@@ -91,7 +106,12 @@ def _subscription_row(sub: SubscriptionView | None) -> dict[str, str]:
         "status": STATUS_LABELS.get(sub.status, sub.status.replace("_", " ").capitalize()),
         "healthy": "yes" if sub.status in ("active", "trialing") else "",
         "renewal": renewal,
+        "pool": _pool_text(_plan(sub.plan_id), pool) if renews else "",
     }
+
+
+def _plan(plan_id: str) -> Plan | None:
+    return next((p for p in get_settings().plans if p.id == plan_id), None)
 
 
 def _usage_rows(days: list[DayUsage]) -> list[dict[str, str | int]]:
@@ -141,7 +161,7 @@ def load_overview(user_id: int) -> Overview:
     return Overview(
         billing_on=billing.billing_enabled(),
         spending_blocked=profile.spending_blocked,
-        subscription=_subscription_row(sub),
+        subscription=_subscription_row(sub, credits.plan_credits(user_id)),
         packs=[_pack_row(p, best) for p in packs],
         plans=[_plan_row(p, sub.plan_id if sub else "") for p in settings.plans],
         entries=entries,
@@ -165,6 +185,7 @@ class BillingState(SessionState):
     plan_status: rx.Field[str] = rx.field("")
     plan_healthy: rx.Field[bool] = rx.field(False)
     plan_renewal: rx.Field[str] = rx.field("")
+    plan_pool: rx.Field[str] = rx.field("")
     packs: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     plans: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     entries: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
@@ -200,6 +221,7 @@ class BillingState(SessionState):
         self.plan_name, self.plan_status = sub["name"], sub["status"]
         self.plan_healthy = bool(sub["healthy"])
         self.plan_renewal = sub["renewal"]
+        self.plan_pool = sub["pool"]
         self.packs = view.packs
         self.plans = view.plans
         self.entries = view.entries

@@ -425,11 +425,30 @@ def test_cancel_at_period_end_keeps_the_plan_until_then(fake: FakeStripe) -> Non
     assert credits.balance(uid) == 400
 
 
-def test_plan_period_credits_rule() -> None:
+def test_plan_credits_kept_at_renewal() -> None:
     reset = Plan(id="r", name="R", monthly_credits=100, price_cents=1, rollover="reset")
     keep = Plan(id="k", name="K", monthly_credits=100, price_cents=1, rollover_cap=50)
-    assert [reset.period_credits(b) for b in (0, 30, 100, 500)] == [100, 70, 0, 0]
-    assert [keep.period_credits(b) for b in (0, 30, 100, 150, 500)] == [100, 100, 50, 0, 0]
+    assert (reset.kept_credits, keep.kept_credits) == (0, 50)
+
+
+def test_pack_credits_survive_a_reset_renewal(fake: FakeStripe) -> None:
+    """Before plan credits were kept apart, a renewal with a big pack balance added nothing."""
+    uid = make_user()
+    _, bought = buy(fake, uid, "studio")
+    _, subscribed = subscribe(fake, uid, "creator")
+    for event in bought + subscribed:
+        billing.handle_event(event)
+    pack = credits.balance(uid) - 120
+    assert pack > 120 and credits.plan_credits(uid) == 120
+    spend(uid, 20, "job:r1")  # from the plan credits first
+    renewal = fake.renew_subscription(subscription_row(uid).stripe_subscription_id, deliver=False)
+    billing.handle_event(renewal)
+    billing.handle_event(renewal)
+    assert credits.balance(uid) == pack + 120, "100 plan credits expired, 120 new ones"
+    assert credits.plan_credits(uid) == 120
+    [expired] = entries(uid, LedgerKind.EXPIRE)
+    assert expired.delta == -100
+    assert_consistent(uid)
 
 
 # --- refunds and disputes --------------------------------------------------------------------
@@ -569,7 +588,7 @@ def test_reconcile_reports_failures_and_keeps_going(
     assert credits.balance(uid) == 50, "the pack is applied despite the failures"
     fake.clear_failures()
     assert billing.reconcile().failed == []
-    assert credits.balance(uid) == 120, "creator resets: the period tops 50 up to 120"
+    assert credits.balance(uid) == 170, "the pack's 50 and the period's 120"
     assert billing.reconcile().applied == []
     assert_consistent(uid)
 

@@ -10,7 +10,7 @@ from tests.factories import make_user
 
 def assert_consistent(user_id: int) -> None:
     assert credits.balance(user_id) == credits.ledger_sum(user_id)
-    assert credits.balance(user_id) >= 0
+    assert 0 <= credits.plan_credits(user_id) <= credits.balance(user_id)
 
 
 def test_grant_is_idempotent_per_reference(any_db: str) -> None:
@@ -113,4 +113,95 @@ def test_parallel_duplicate_references_apply_once_on_postgresql(pg: str) -> None
         list(pool.map(lambda _: credits.release("same"), range(40)))
     assert credits.balance(uid) == 100
     assert len(credits.recent_entries(uid)) == 3
+    assert_consistent(uid)
+
+
+# --- plan credits ------------------------------------------------------------------------------
+
+
+def period(uid: int, amount: int, ref: str, keep: int = 0) -> credits.EntryView:
+    return credits.start_plan_period(uid, amount, keep_at_most=keep, reference=ref)
+
+
+def test_plan_credits_are_spent_first_and_expire_at_renewal(any_db: str) -> None:
+    uid = make_user(30)  # starter credits never expire
+    period(uid, 100, "in_1")
+    assert (credits.balance(uid), credits.plan_credits(uid)) == (130, 100)
+    credits.hold(uid, 40, reference="job:p1")
+    credits.capture("job:p1", 40, reference="job:p1:done")
+    assert (credits.balance(uid), credits.plan_credits(uid)) == (90, 60)
+
+    renewed = period(uid, 100, "in_2")
+    assert renewed.balance_after == 130 and renewed.kind == "plan"
+    assert (credits.balance(uid), credits.plan_credits(uid)) == (130, 100)
+    expired = [e for e in credits.recent_entries(uid) if e.kind == "expire"]
+    assert [(e.delta, e.reference, e.balance_after) for e in expired] == [(-60, "in_2:expire", 30)]
+    assert period(uid, 100, "in_2").id == renewed.id, "a repeated renewal changes nothing"
+    assert credits.balance(uid) == 130
+    assert_consistent(uid)
+
+
+def test_rollover_keeps_plan_credits_up_to_the_cap(any_db: str) -> None:
+    uid = make_user(0)
+    period(uid, 400, "in_1", keep=400)
+    period(uid, 400, "in_2", keep=400)
+    assert (credits.balance(uid), credits.plan_credits(uid)) == (800, 800)
+    period(uid, 400, "in_3", keep=400)
+    assert (credits.balance(uid), credits.plan_credits(uid)) == (800, 800), "400 expired"
+    assert_consistent(uid)
+
+
+def test_a_released_hold_gives_plan_credits_back_to_the_plan(any_db: str) -> None:
+    """Cancelling a job must not turn expiring plan credits into lasting ones."""
+    uid = make_user(10)
+    period(uid, 5, "in_1")
+    credits.hold(uid, 8, reference="job:p2")  # 5 plan credits, then 3 lasting ones
+    assert credits.plan_credits(uid) == 0
+    credits.capture("job:p2", 2, reference="job:p2:img1")  # charged to the plan part first
+    credits.release("job:p2")
+    assert (credits.balance(uid), credits.plan_credits(uid)) == (13, 3)
+    period(uid, 5, "in_2")
+    assert (credits.balance(uid), credits.plan_credits(uid)) == (15, 5), "the 3 expired"
+    assert_consistent(uid)
+
+
+def test_a_take_back_removes_lasting_credits_first(any_db: str) -> None:
+    uid = make_user(0)
+    credits.grant(uid, 50, kind=LedgerKind.PURCHASE, reference="cs_p")
+    period(uid, 100, "in_1")
+    credits.take_back(uid, 50, reference="refund:cs_p")
+    assert (credits.balance(uid), credits.plan_credits(uid)) == (100, 100)
+    credits.take_back(uid, 30, reference="refund:more")
+    assert (credits.balance(uid), credits.plan_credits(uid)) == (70, 70)
+    assert_consistent(uid)
+
+
+def test_parallel_spending_and_renewals_keep_the_plan_pool_exact_on_postgresql(pg: str) -> None:
+    """Holds, captures, releases and repeated renewals racing on one account."""
+    uid = make_user(100)
+    period(uid, 120, "in_0")
+
+    def spend(i: int) -> None:
+        try:
+            credits.hold(uid, 3, reference=f"pp:{i}")
+        except credits.InsufficientCredits:
+            return
+        credits.capture(f"pp:{i}", 1, reference=f"pp:{i}:img")
+        if i % 2:
+            credits.release(f"pp:{i}")
+
+    def renew(i: int) -> None:
+        period(uid, 120, f"in_{1 + i % 3}")  # three invoices, each delivered many times
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(lambda i: spend(i) if i % 4 else renew(i), range(160)))
+    for i in range(160):
+        if i % 4:
+            credits.release(f"pp:{i}")  # settle every hold: what is left goes back
+    entries = credits.recent_entries(uid, limit=1000)
+    assert sum(e.kind == "plan" for e in entries) == 4, "each invoice granted once"
+    charged = sum(e.amount for e in entries if e.kind == "capture")
+    expired = sum(e.amount for e in entries if e.kind == "expire")
+    print(f"plan pool race: charged={charged} expired={expired} balance={credits.balance(uid)}")
+    assert credits.balance(uid) == 100 + 4 * 120 - charged - expired
     assert_consistent(uid)
