@@ -190,19 +190,22 @@ def test_plan_portal_and_paged_history(page: Page, stripe_fake: FakeStripe) -> N
     session_id = _buy_starter_pack(page, stripe_fake)
     expect(page.locator("#success-balance")).to_have_text("70")
 
-    # Subscribe to Creator ("reset" to 120 a month): the first period lifts 70 to 120.
+    # Subscribe to Creator (120 plan credits a month, unused ones expire): 70 + 120.
     _open_billing(page, "70")
     page.locator("#subscribe-creator").click()
     page.wait_for_url(f"{stripe_fake.url}/checkout/*")
     expect(page.locator("#amount")).to_have_text("12.00 USD")
     page.click("#pay")
     page.wait_for_url(SUCCESS_URL)
-    expect(page.locator("#credits-added")).to_have_text("+50 credits")
-    expect(page.locator("#success-balance")).to_have_text("120")
-    _open_billing(page, "120")
+    expect(page.locator("#credits-added")).to_have_text("+120 credits")
+    expect(page.locator("#success-balance")).to_have_text("190")
+    _open_billing(page, "190")
     expect(page.locator("#current-plan")).to_have_text("Creator")
     expect(page.get_by_text("Active", exact=True)).to_be_visible()
     expect(page.get_by_text(re.compile(r"^Renews on \d{2} \w{3} \d{4}$"))).to_be_visible()
+    expect(page.locator("#plan-pool")).to_have_text(
+        "120 plan credits left; they expire at renewal."
+    )
     expect(page.locator("#ledger tr[data-kind=plan]")).to_have_count(1)
     expect(page.locator("#subscribe-pro")).to_have_count(0)  # plan changes go to the portal
     shoot(page, "billing-with-plan")
@@ -217,7 +220,7 @@ def test_plan_portal_and_paged_history(page: Page, stripe_fake: FakeStripe) -> N
     paid = stripe_fake.objects[session_id]
     for _ in range(20):
         _buy_behind_the_scenes(stripe_fake, paid)
-    _open_billing(page, str(120 + 20 * 50))
+    _open_billing(page, str(190 + 20 * 50))
     expect(page.locator("#ledger tbody tr")).to_have_count(20)
     page.get_by_role("button", name="Load more").click()
     expect(page.locator("#ledger tbody tr")).to_have_count(23)
