@@ -100,11 +100,15 @@ def _pack(pack_id: str) -> CreditPack:
     raise BillingError("That credit pack is not on sale.")
 
 
+def find_plan(plan_id: str) -> Plan | None:
+    return next((plan for plan in get_settings().plans if plan.id == plan_id), None)
+
+
 def _plan(plan_id: str) -> Plan:
-    for plan in get_settings().plans:
-        if plan.id == plan_id:
-            return plan
-    raise BillingError("That plan is not on sale.")
+    plan = find_plan(plan_id)
+    if plan is None:
+        raise BillingError("That plan is not on sale.")
+    return plan
 
 
 def _ensure_customer(user_id: int) -> str:

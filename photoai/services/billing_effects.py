@@ -301,7 +301,7 @@ def take_back(
     back. Credits already spent cannot be taken: `credits.take_back` then blocks spending.
     """
     granted = session.execute(
-        select(col(CreditEntry.user_id), col(CreditEntry.amount)).where(
+        select(col(CreditEntry.user_id), col(CreditEntry.amount), col(CreditEntry.kind)).where(
             col(CreditEntry.reference) == grant_reference
         )
     ).one_or_none()
@@ -316,7 +316,12 @@ def take_back(
         if amount <= 0:
             continue
         done = credits.take_back(
-            granted.user_id, amount, reference=rev.reference, description=rev.label, session=session
+            granted.user_id,
+            amount,
+            reference=rev.reference,
+            description=rev.label,
+            plan_first=granted.kind == LedgerKind.PLAN,
+            session=session,
         )
         result.debited_users.add(granted.user_id)
         note = f"{rev.reference}: took back {amount - done.shortfall} of {amount} credits"

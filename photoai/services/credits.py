@@ -364,12 +364,14 @@ def take_back(
     *,
     reference: str,
     description: str = "",
+    plan_first: bool = False,
     session: Session | None = None,
 ) -> TakeBack:
     """Remove credits after a refund or dispute.
 
     Takes what the balance still has; if the credits were already spent, the account's spending
-    is blocked rather than letting the balance go negative.
+    is blocked rather than letting the balance go negative. A refunded plan invoice takes plan
+    credits first (`plan_first`), a refunded pack lasting credits first.
     """
     _positive(amount)
     with use_session(session) as s:
@@ -396,8 +398,15 @@ def take_back(
                 .where(col(User.id) == user_id, col(User.credit_balance) == current)
                 .values(
                     credit_balance=left,
-                    plan_credits=case(
-                        (col(User.plan_credits) > left, left), else_=col(User.plan_credits)
+                    plan_credits=(
+                        case(
+                            (col(User.plan_credits) > taken, col(User.plan_credits) - taken),
+                            else_=0,
+                        )
+                        if plan_first
+                        else case(
+                            (col(User.plan_credits) > left, left), else_=col(User.plan_credits)
+                        )
                     ),
                     spending_blocked=col(User.spending_blocked) | (taken < amount),
                 )

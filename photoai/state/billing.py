@@ -106,12 +106,8 @@ def _subscription_row(sub: SubscriptionView | None, pool: int) -> dict[str, str]
         "status": STATUS_LABELS.get(sub.status, sub.status.replace("_", " ").capitalize()),
         "healthy": "yes" if sub.status in ("active", "trialing") else "",
         "renewal": renewal,
-        "pool": _pool_text(_plan(sub.plan_id), pool) if renews else "",
+        "pool": _pool_text(billing.find_plan(sub.plan_id), pool) if renews else "",
     }
-
-
-def _plan(plan_id: str) -> Plan | None:
-    return next((p for p in get_settings().plans if p.id == plan_id), None)
 
 
 def _usage_rows(days: list[DayUsage]) -> list[dict[str, str | int]]:

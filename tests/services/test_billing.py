@@ -519,12 +519,14 @@ def test_dispute_takes_credits_back_once(fake: FakeStripe) -> None:
 
 def test_refund_of_a_plan_invoice_takes_back_its_credits(fake: FakeStripe) -> None:
     uid = make_user()
+    _, bought = buy(fake, uid, "starter")
     _, events = subscribe(fake, uid, "creator")
-    for event in events:
+    for event in bought + events:
         billing.handle_event(event)
     invoice_id = by_type(events, "invoice.paid")["data"]["object"]["id"]
     billing.handle_event(fake.refund(charge_of_invoice(fake, invoice_id), 600, deliver=False))
-    assert credits.balance(uid) == 60, "half the money back, half the period's credits"
+    assert credits.balance(uid) == 50 + 60, "half the money back, half the period's credits"
+    assert credits.plan_credits(uid) == 60, "taken from the plan credits, not the pack's"
     assert_consistent(uid)
 
 

@@ -176,6 +176,15 @@ def test_a_take_back_removes_lasting_credits_first(any_db: str) -> None:
     assert_consistent(uid)
 
 
+def test_a_refunded_plan_period_takes_plan_credits_first(any_db: str) -> None:
+    uid = make_user(0)
+    credits.grant(uid, 50, kind=LedgerKind.PURCHASE, reference="cs_q")
+    period(uid, 100, "in_1")
+    credits.take_back(uid, 100, reference="refund:in_1", plan_first=True)
+    assert (credits.balance(uid), credits.plan_credits(uid)) == (50, 0), "the pack stays"
+    assert_consistent(uid)
+
+
 def test_parallel_spending_and_renewals_keep_the_plan_pool_exact_on_postgresql(pg: str) -> None:
     """Holds, captures, releases and repeated renewals racing on one account."""
     uid = make_user(100)
