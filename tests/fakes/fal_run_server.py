@@ -84,8 +84,6 @@ class FakeFalRun(FakeProvider):
         headers: dict[str, str],
         body: bytes,
     ) -> Reply:
-        if method == "GET" and path.startswith("/files/"):
-            return self.serve_file(path)
         if (method, path) != ("POST", APP_PATH):
             return 404, {"detail": "Application not found"}, {}
         if headers.get("authorization") != f"Key {self.key}":

@@ -95,6 +95,8 @@ class FakeFal(FakeProvider):
                     if count < MIN_IMAGES:
                         entry["error"] = f"At least {MIN_IMAGES} images are required."
             if "error" not in entry:
+                self.files[f"{request_id}/pytorch_lora_weights.safetensors"] = self.weights
+                self.files[f"{request_id}/config.json"] = b'{"steps": 1000}'
                 entry["result"] = {
                     "diffusers_lora_file": {
                         "url": f"{self.url}/files/{request_id}/pytorch_lora_weights.safetensors",
@@ -167,10 +169,6 @@ class FakeFal(FakeProvider):
     ) -> Reply:
         if method == "GET" and path == JWKS_PATH:
             return 200, self.jwks(), {}
-        if method == "GET" and path.startswith("/files/"):
-            if path.endswith(".safetensors"):
-                return 200, self.weights, {}
-            return 200, {"steps": 1000}, {}
         if headers.get("authorization") != f"Key {self.key}":
             return 401, {"detail": "Invalid or missing key"}, {}
         segments = path.strip("/").split("/")

@@ -70,8 +70,9 @@ class FakeProvider:
     def error_body(self, status: int, message: str) -> Any:
         return {"detail": message}
 
-    def serve_file(self, path: str) -> Reply:
-        """What a provider's file host answers for `/files/{name}`."""
+    def _serve_file(self, path: str) -> Reply:
+        """What a provider's file host answers for `/files/{name}`: what the fake put in
+        `files`, for every provider alike, so `route` only speaks the provider's API."""
         data = self.files.get(path.removeprefix("/files/"))
         return (200, data, {}) if data is not None else (404, self.error_body(404, "no file"), {})
 
@@ -149,7 +150,10 @@ class FakeProvider:
             )
         else:
             with self._lock:
-                reply = self.route(method, parts.path, call.query, headers, body)
+                if method == "GET" and parts.path.startswith("/files/"):
+                    reply = self._serve_file(parts.path)
+                else:
+                    reply = self.route(method, parts.path, call.query, headers, body)
         status, payload, extra = reply
         call.status = status
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()

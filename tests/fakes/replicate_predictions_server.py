@@ -70,8 +70,6 @@ class FakeReplicatePredictions(FakeProvider):
         headers: dict[str, str],
         body: bytes,
     ) -> Reply:
-        if method == "GET" and path.startswith("/files/"):
-            return self.serve_file(path)
         if headers.get("authorization") != f"Bearer {self.token}":
             return 401, problem(401, "Unauthenticated", "You did not pass a valid token"), {}
         parts = path.strip("/").split("/")

@@ -104,6 +104,7 @@ class FakeReplicate(FakeProvider):
             if error:
                 training |= {"status": "failed", "error": error}
             else:
+                self.files[f"{training_id}/trained_model.tar"] = weights_tar(self.weights)
                 training |= {
                     "status": "succeeded",
                     "logs": training["logs"] + "100%|##########| 1000/1000 [02:30<00:00]\n",
@@ -161,8 +162,6 @@ class FakeReplicate(FakeProvider):
         headers: dict[str, str],
         body: bytes,
     ) -> Reply:
-        if method == "GET" and path.startswith("/files/"):
-            return 200, weights_tar(self.weights), {}
         if headers.get("authorization") != f"Bearer {self.token}":
             return (
                 401,

@@ -110,8 +110,6 @@ class FakeTogether(FakeProvider):
         headers: dict[str, str],
         body: bytes,
     ) -> Reply:
-        if method == "GET" and path.startswith("/files/"):
-            return self.serve_file(path)
         if (method, path) != ("POST", GENERATIONS):
             return 404, error(404, f"no route {method} {path}"), {}
         if headers.get("authorization") != f"Bearer {self.key}":
