@@ -6,13 +6,8 @@ real HTTP and lets the fake Stripe's hosted checkout page deliver the signed eve
 
 import asyncio
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -25,9 +20,10 @@ from photoai.db import session_scope
 from photoai.models import CreditEntry, ProcessedEvent
 from photoai.services import billing, credits
 from photoai.services.billing_sync import EventResult
-from photoai.settings import PROJECT_ROOT, get_settings
+from photoai.settings import get_settings
 from tests.factories import make_user
 from tests.fakes.stripe_api import FakeStripe, Obj, use_fake_stripe
+from tests.local_servers import free_port, served_by_granian
 
 URL = "/api/stripe/webhook"
 
@@ -186,34 +182,12 @@ def test_events_are_applied_off_the_event_loop(
     assert ticks >= 10, "the event loop kept running while events were applied"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def served_webhook(fake: FakeStripe) -> Iterator[str]:
     """The webhook route served by granian in a child process, as in production."""
-    port = _free_port()
-    granian = Path(sys.executable).with_name("granian")
-    command = [str(granian), "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port)]
-    command += ["--workers", "1", "--log-level", "warning", "tests.api.webhook_server:app"]
-    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=dict(os.environ))
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("granian did not start") from None
-                time.sleep(0.1)
+    port = free_port()
+    with served_by_granian("tests.api.webhook_server:app", port):
         yield f"http://127.0.0.1:{port}{URL}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def test_hosted_checkout_delivers_a_signed_webhook_over_real_http(

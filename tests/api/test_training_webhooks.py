@@ -6,14 +6,9 @@ own signed webhook.
 """
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -28,10 +23,11 @@ from photoai.providers import fal_trainer
 from photoai.services import credits, training, training_runs
 from photoai.services.storage import get_storage, photo_key
 from photoai.services.training_runs import provider_files_url
-from photoai.settings import PROJECT_ROOT, get_settings
+from photoai.settings import get_settings
 from tests.factories import make_user
 from tests.fakes.fal_server import FakeFal
 from tests.fakes.replicate_server import FakeReplicate
+from tests.local_servers import free_port, served_by_granian
 from tests.training_support import (
     MIN_PHOTOS,
     captures,
@@ -264,42 +260,19 @@ def test_provider_links_cannot_be_forged_with_an_empty_secret(
 # --- over real HTTP ----------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def served_fal(env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, FakeFal]]:
     """A fake fal that fetches inputs, and our routes served by granian in a child process
     (as in production) which gets the settings pointing at the fake."""
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     fal_trainer.jwks_cache.clear()
     with FakeFal(fetch_inputs=True) as fal:
         fal.use(monkeypatch)
         monkeypatch.setenv("PHOTOAI_PUBLIC_BASE_URL", base)
         get_settings.cache_clear()
-        granian = Path(sys.executable).with_name("granian")
-        command = [str(granian), "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port)]
-        command += ["--workers", "1", "--log-level", "warning"]
-        command += ["tests.api.training_webhook_server:app"]
-        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=dict(os.environ))
-        try:
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                        break
-                except OSError:
-                    if time.monotonic() > deadline or process.poll() is not None:
-                        raise RuntimeError("granian did not start") from None
-                    time.sleep(0.1)
+        with served_by_granian("tests.api.training_webhook_server:app", port):
             yield base, fal
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
 
 
 def test_fal_fetches_the_photos_and_delivers_its_webhook_over_http(

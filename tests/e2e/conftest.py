@@ -7,7 +7,6 @@ Debian's Chromium against it. Screenshots of every page land in `test-artifacts/
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from photoai.settings import PROJECT_ROOT
 from tests.conftest import PG_ADMIN_DSN, migrate
 from tests.e2e.journeys import write_photo_files
 from tests.fakes.stripe_api import FakeStripe
+from tests.local_servers import free_port
 
 CHROMIUM = os.environ.get("PHOTOAI_CHROMIUM", "/usr/bin/chromium")
 SCREENS = PROJECT_ROOT / "test-artifacts" / "screens"
@@ -40,12 +40,6 @@ class RunningApp:
     def outbox(self) -> list[Path]:
         folder = self.data_dir / "outbox"
         return sorted(folder.glob("*.eml")) if folder.exists() else []
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_until_serving(base_url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
@@ -95,7 +89,7 @@ def app_server(
     db_url = f"{db_url}/{name}"
     migrate(db_url)
     data_dir = tmp_path_factory.mktemp("app-data")
-    port = _free_port()
+    port = free_port()
     base_url = f"http://localhost:{port}"
     env = {
         **os.environ,

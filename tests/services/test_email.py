@@ -1,5 +1,4 @@
 import email
-import socket
 import time
 from collections.abc import Iterator
 from email.message import Message
@@ -10,6 +9,7 @@ from aiosmtpd.controller import Controller
 
 from photoai.services.email import send_email
 from photoai.settings import get_settings
+from tests.local_servers import free_port
 
 
 class Inbox:
@@ -19,12 +19,6 @@ class Inbox:
     async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
         self.messages.append(email.message_from_bytes(envelope.content))
         return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
