@@ -28,7 +28,7 @@ from tests.local_servers import free_port
 
 CHROMIUM = os.environ.get("PHOTOAI_CHROMIUM", "/usr/bin/chromium")
 SCREENS = PROJECT_ROOT / "test-artifacts" / "screens"
-E2E_REDIS_URL = "redis://127.0.0.1:6379/12"
+E2E_REDIS_URL = os.environ.get("PHOTOAI_TEST_E2E_REDIS", "redis://127.0.0.1:6379/12")
 
 
 @dataclass(frozen=True)
