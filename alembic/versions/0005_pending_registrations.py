@@ -32,9 +32,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("token_hash"),
     )
     with op.batch_alter_table("pending_registrations", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_pending_registrations_email"), ["email"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_pending_registrations_email"), ["email"], unique=False)
 
 
 def downgrade() -> None:

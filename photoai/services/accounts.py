@@ -63,6 +63,10 @@ class AccountError(Exception):
     """A refusal with a message meant for the user."""
 
 
+class SignupLinkUsed(AccountError):
+    """The sign-up link worked before: the account exists, its owner should sign in."""
+
+
 @dataclass(frozen=True)
 class SessionUser:
     user_id: int
@@ -281,11 +285,13 @@ def complete_registration(token: str) -> int:
                         col(PendingRegistration.used_at).is_not(None),
                     )
                 ).scalar_one_or_none()
-                raise AccountError(SIGNUP_LINK_INVALID if used is None else SIGNUP_LINK_USED)
+                if used is None:
+                    raise AccountError(SIGNUP_LINK_INVALID)
+                raise SignupLinkUsed(SIGNUP_LINK_USED)
             return _create_account(s, row.email, row.name, row.password_hash)
     except IntegrityError as exc:
         # Another link for the same email finished first; this one has nothing left to do.
-        raise AccountError(SIGNUP_LINK_USED) from exc
+        raise SignupLinkUsed(SIGNUP_LINK_USED) from exc
 
 
 def _throttle_keys(email: str, client_ip: str) -> tuple[str, str]:
@@ -383,18 +389,31 @@ def redeem_login_ticket(ticket: str, user_agent: str, client_ip: str) -> NewSess
         ).one_or_none()
         if row is None:
             raise AccountError(TICKET_EXPIRED)
-        token = secrets.token_urlsafe(32)
-        expires_at = now + timedelta(days=get_settings().session_days)
-        s.add(
-            AuthSession(
-                user_id=row.user_id,
-                token_hash=token_hash(token),
-                expires_at=expires_at,
-                user_agent=user_agent[:300],
-                ip=client_ip[:64],
-            )
+        return _add_session(s, row.user_id, user_agent, client_ip, row.next_path)
+
+
+def finish_signup(token: str, user_agent: str, client_ip: str) -> NewSession:
+    """Open an emailed sign-up link: create the account and sign its owner in."""
+    user_id = complete_registration(token)
+    with session_scope() as s:
+        return _add_session(s, user_id, user_agent, client_ip, "/dashboard")
+
+
+def _add_session(
+    s: Session, user_id: int, user_agent: str, client_ip: str, next_path: str
+) -> NewSession:
+    token = secrets.token_urlsafe(32)
+    expires_at = utcnow() + timedelta(days=get_settings().session_days)
+    s.add(
+        AuthSession(
+            user_id=user_id,
+            token_hash=token_hash(token),
+            expires_at=expires_at,
+            user_agent=user_agent[:300],
+            ip=client_ip[:64],
         )
-    return NewSession(token=token, expires_at=expires_at, next_path=row.next_path)
+    )
+    return NewSession(token=token, expires_at=expires_at, next_path=next_path)
 
 
 def resolve_session(token: str | None) -> SessionUser | None:

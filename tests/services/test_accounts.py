@@ -110,7 +110,9 @@ def test_second_signup_link_for_one_email_creates_no_second_account(
         assert len(s.query(User).all()) == 1
 
 
-def test_expired_signup_link_is_refused(any_db: str, redis_conn: redis.Redis, data_dir: Path) -> None:
+def test_expired_signup_link_is_refused(
+    any_db: str, redis_conn: redis.Redis, data_dir: Path
+) -> None:
     accounts.request_registration("nia@example.com", GOOD, "Nia")
     [token] = signup_tokens(data_dir, "nia@example.com")
     with session_scope() as s:
@@ -221,7 +223,9 @@ def test_hundreds_of_rapid_attempts_are_throttled(
     redis_probe.reset_cache()
 
 
-def test_failures_from_a_shared_address_do_not_lock_out_other_accounts(any_db: str, redis_conn: redis.Redis) -> None:
+def test_failures_from_a_shared_address_do_not_lock_out_other_accounts(
+    any_db: str, redis_conn: redis.Redis
+) -> None:
     """Behind a proxy every user has the proxy's address: an attacker there must not lock
     everyone out, only wait longer and longer between guesses."""
     bob = accounts.register("bob@example.com", GOOD)
@@ -231,7 +235,9 @@ def test_failures_from_a_shared_address_do_not_lock_out_other_accounts(any_db: s
     assert accounts.authenticate("bob@example.com", GOOD, "10.0.0.1") == bob
 
 
-def test_failures_from_one_address_slow_it_down_step_by_step(any_db: str, redis_conn: redis.Redis) -> None:
+def test_failures_from_one_address_slow_it_down_step_by_step(
+    any_db: str, redis_conn: redis.Redis
+) -> None:
     def fail(times: int) -> float:
         for _ in range(times):
             with pytest.raises(AccountError):

@@ -225,7 +225,8 @@ def test_portal_needs_a_customer_then_returns_stripes_url(fake: FakeStripe) -> N
 
 def test_server_error_is_retried_with_the_same_idempotency_key(fake: FakeStripe) -> None:
     uid = make_user()
-    billing.create_pack_checkout(uid, "agency", attempt=purchase_attempt())  # customer exists; next call is the session
+    # The customer exists afterwards, so the next call is the session alone.
+    billing.create_pack_checkout(uid, "agency", attempt=purchase_attempt())
     fake.requests.clear()
     fake.fail_next(500, path_prefix="/v1/checkout/sessions")
     url = billing.create_pack_checkout(uid, "starter", attempt=purchase_attempt())
