@@ -18,7 +18,7 @@ from functools import lru_cache
 from urllib.parse import urlsplit
 
 import bcrypt
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
@@ -207,6 +207,8 @@ def request_registration(email: str, password: str, name: str = "") -> str:
     password_hash = hash_password(password)
     settings = get_settings()
     with session_scope() as s:
+        # Expired sign-ups go as new ones come, so unused password hashes do not pile up.
+        s.execute(delete(PendingRegistration).where(col(PendingRegistration.expires_at) < utcnow()))
         exists = s.execute(
             select(col(User.id)).where(col(User.email) == normalized)
         ).scalar_one_or_none()
@@ -288,7 +290,13 @@ def complete_registration(token: str) -> int:
                 if used is None:
                     raise AccountError(SIGNUP_LINK_INVALID)
                 raise SignupLinkUsed(SIGNUP_LINK_USED)
-            return _create_account(s, row.email, row.name, row.password_hash)
+            user_id = _create_account(s, row.email, row.name, row.password_hash)
+            s.execute(
+                update(PendingRegistration)
+                .where(col(PendingRegistration.token_hash) == digest)
+                .values(password_hash="")
+            )
+            return user_id
     except IntegrityError as exc:
         # Another link for the same email finished first; this one has nothing left to do.
         raise SignupLinkUsed(SIGNUP_LINK_USED) from exc

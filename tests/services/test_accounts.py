@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from photoai.db import session_scope
 from photoai.models import (
@@ -124,6 +124,13 @@ def test_expired_signup_link_is_refused(
     with pytest.raises(AccountError, match="invalid or has expired"):
         accounts.complete_registration(token)
     assert accounts.user_id_for_email("nia@example.com") is None
+    accounts.request_registration("zoe@example.com", GOOD, "Zoe")
+    [token] = signup_tokens(data_dir, "zoe@example.com")
+    accounts.complete_registration(token)
+    with session_scope() as s:
+        rows = s.execute(select(PendingRegistration)).scalars().all()
+        # The expired sign-up is gone; the used one keeps no password hash.
+        assert [(r.email, r.password_hash) for r in rows] == [("zoe@example.com", "")]
 
 
 def test_registration_checks_input_before_anything_is_sent(any_db: str, data_dir: Path) -> None:
