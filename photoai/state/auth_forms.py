@@ -45,6 +45,9 @@ class LoginState(SessionState):
         self.busy = True
         self.error = self.notice = ""
         yield None
+        # Reflex resolves client_ip, from X-Forwarded-For only behind REFLEX_TRUSTED_PROXY_HOPS
+        # proxies. A busy address waits here, on the event loop without a thread; the wait
+        # holds only this tab's state, which has nothing else to do while signing in.
         client_ip = self.router.session.client_ip
         delay = await asyncio.to_thread(accounts.login_delay_seconds, client_ip)
         if delay:

@@ -3,9 +3,10 @@
 import re
 from email import message_from_bytes, policy
 
+import redis
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.conftest import RunningApp, shoot
+from tests.e2e.conftest import E2E_REDIS_URL, RunningApp, shoot
 from tests.e2e.journeys import (
     PASSWORD,
     link_in_mail,
@@ -98,6 +99,28 @@ def test_registration_answers_alike_for_taken_and_new_emails(
     sign_in(intruder, email, "intruders pass 3")
     expect(intruder.get_by_role("alert")).to_have_text("Email or password is incorrect.")
     intruder.context.close()
+
+
+def test_a_forged_forwarded_for_is_not_the_throttled_address(
+    browser: Browser, app_server: RunningApp
+) -> None:
+    """The server trusts no proxy (REFLEX_TRUSTED_PROXY_HOPS unset), so the address a client
+    claims in X-Forwarded-For counts for nothing: failures land on its real address."""
+    forged = "203.0.113.77"
+    context = browser.new_context(
+        base_url=app_server.base_url, extra_http_headers={"X-Forwarded-For": forged}
+    )
+    page = context.new_page()
+    page.goto("/login")
+    sign_in(page, new_email(), "wrong password 1")
+    expect(page.get_by_role("alert")).to_have_text("Email or password is incorrect.")
+    conn = redis.Redis.from_url(E2E_REDIS_URL)
+    try:
+        assert conn.get(f"photoai:throttle:login:ip:{forged}") is None
+        assert int(conn.get("photoai:throttle:login:ip:127.0.0.1") or 0) >= 1  # type: ignore[arg-type]
+    finally:
+        conn.close()
+        context.close()
 
 
 def test_login_page_shows_only_its_own_messages(page: Page) -> None:
