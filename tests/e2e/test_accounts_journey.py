@@ -107,15 +107,16 @@ def test_a_forged_forwarded_for_is_not_the_throttled_address(
     """The server trusts no proxy (REFLEX_TRUSTED_PROXY_HOPS unset), so the address a client
     claims in X-Forwarded-For counts for nothing: failures land on its real address."""
     forged = "203.0.113.77"
+    conn = redis.Redis.from_url(E2E_REDIS_URL)
+    conn.delete(f"photoai:throttle:login:ip:{forged}")  # counters outlive a test session
     context = browser.new_context(
         base_url=app_server.base_url, extra_http_headers={"X-Forwarded-For": forged}
     )
     page = context.new_page()
-    page.goto("/login")
-    sign_in(page, new_email(), "wrong password 1")
-    expect(page.get_by_role("alert")).to_have_text("Email or password is incorrect.")
-    conn = redis.Redis.from_url(E2E_REDIS_URL)
     try:
+        page.goto("/login")
+        sign_in(page, new_email(), "wrong password 1")
+        expect(page.get_by_role("alert")).to_have_text("Email or password is incorrect.")
         assert conn.get(f"photoai:throttle:login:ip:{forged}") is None
         assert int(conn.get("photoai:throttle:login:ip:127.0.0.1") or 0) >= 1  # type: ignore[arg-type]
     finally:
