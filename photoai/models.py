@@ -109,6 +109,22 @@ class PasswordResetToken(SQLModel, table=True):
     used_at: datetime | None = None
 
 
+class PendingRegistration(SQLModel, table=True):
+    """A sign-up waiting for its emailed link: the account exists only once the link is opened,
+    so registering tells nobody but the mailbox's owner whether the email was taken."""
+
+    __tablename__ = "pending_registrations"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=254, index=True)
+    name: str = Field(default="", max_length=100)
+    password_hash: str = Field(max_length=100)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
 class PersonalModel(SQLModel, table=True):
     """A user's trained identity (a LoRA) or a draft collecting training photos."""
 

@@ -47,8 +47,18 @@ class Settings(BaseSettings):
     reset_token_minutes: int = 30
     login_ticket_seconds: int = 60
     login_max_failures_per_account: int = 5
-    login_max_failures_per_ip: int = 50
+    login_max_failures_per_ip: int = Field(
+        default=50,
+        ge=1,
+        description="Failed sign-ins from one address after which every sign-in from it waits.",
+    )
+    login_ip_max_delay_seconds: float = Field(
+        default=8.0, ge=0, description="Longest wait a busy address gets before each sign-in."
+    )
     login_throttle_window_seconds: int = 900
+    signup_link_hours: int = Field(
+        default=24, ge=1, description="How long the emailed link that finishes signing up works."
+    )
     password_min_length: int = 10
     bcrypt_rounds: int = 12
     session_cookie_name: str = "photoai_session"
@@ -103,6 +113,9 @@ class Settings(BaseSettings):
     )
     min_photos: int = 8
     max_photos: int = 30
+    max_drafts_per_user: int = Field(
+        default=3, ge=1, description="Models a user may have waiting for training at once."
+    )
 
     @property
     def storage_dir(self) -> Path:

@@ -18,3 +18,8 @@ def make_user(balance: int = 0, email: str | None = None) -> int:
     if balance:
         credits.grant(user_id, balance, kind=LedgerKind.ADJUSTMENT, reference=f"seed:{user_id}")
     return user_id
+
+
+def purchase_attempt() -> str:
+    """A new click on a Buy button, as the billing page makes one per visit."""
+    return uuid.uuid4().hex

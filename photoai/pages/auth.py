@@ -49,19 +49,30 @@ def register_page() -> rx.Component:
     return auth_card(
         "Create your account",
         "Start with free credits: train a model of yourself and generate new photos.",
-        error_callout(RegisterState.error),
-        submit_form(
-            field("Name", "name", auto_complete="name", placeholder="Ada Lovelace"),
-            _email_field(),
-            password_field("Password", "password", new=True),
-            rx.text(
-                "At least 10 characters, mixing letters with numbers or symbols.",
-                size="1",
-                color=rx.color("gray", 10),
+        rx.cond(
+            RegisterState.sent != "",
+            rx.vstack(
+                rx.callout(RegisterState.sent, icon="mail", color_scheme="green", role="status"),
+                rx.button("Use another address", variant="soft", on_click=RegisterState.start_over),
+                spacing="3",
+                width="100%",
             ),
-            label="Create account",
-            on_submit=RegisterState.submit,
-            busy=RegisterState.busy,
+            rx.fragment(
+                error_callout(RegisterState.error),
+                submit_form(
+                    field("Name", "name", auto_complete="name", placeholder="Ada Lovelace"),
+                    _email_field(),
+                    password_field("Password", "password", new=True),
+                    rx.text(
+                        "At least 10 characters, mixing letters with numbers or symbols.",
+                        size="1",
+                        color=rx.color("gray", 10),
+                    ),
+                    label="Create account",
+                    on_submit=RegisterState.submit,
+                    busy=RegisterState.busy,
+                ),
+            ),
         ),
         rx.text("Already have an account? ", rx.link("Sign in", href="/login"), size="2"),
     )

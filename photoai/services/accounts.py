@@ -1,8 +1,10 @@
 """Accounts: registration, passwords, server-side sessions and password resets.
 
-Tokens (sessions, login tickets, reset links) are random strings handed to the browser once;
-the database keeps only an HMAC of each, keyed by the operator's secret, so a leaked database
-holds no usable token. Messages shown to the user never reveal whether an email is registered.
+Tokens (sessions, login tickets, sign-up and reset links) are random strings handed to the
+browser or mailbox once; the database keeps only an HMAC of each, keyed by the operator's
+secret, so a leaked database holds no usable token. Messages shown to the user never reveal
+whether an email is registered: registration answers every address alike and creates the
+account only when the emailed link is opened.
 """
 
 import base64
@@ -16,9 +18,9 @@ from functools import lru_cache
 from urllib.parse import urlsplit
 
 import bcrypt
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col
+from sqlmodel import Session, col
 
 from photoai.db import session_scope
 from photoai.models import (
@@ -26,6 +28,7 @@ from photoai.models import (
     LedgerKind,
     LoginTicket,
     PasswordResetToken,
+    PendingRegistration,
     User,
     utcnow,
 )
@@ -41,10 +44,27 @@ BAD_LOGIN = "Email or password is incorrect."
 TOO_MANY_ATTEMPTS = "Too many sign-in attempts. Please wait a few minutes and try again."
 RESET_SENT = "If an account exists for that email, we have sent a link to reset the password."
 RESET_INVALID = "This reset link is invalid or has expired. Please ask for a new one."
+TICKET_EXPIRED = "This sign-in link has expired. Please sign in again."
+SIGNUP_LINK_INVALID = "This sign-up link is invalid or has expired. Please register again."
+SIGNUP_LINK_USED = "This sign-up link was already used. Sign in with your email and password."
+# The login page shows an error named in its address only through these codes, so a crafted
+# link cannot make the site display words of someone else's choosing.
+LOGIN_PAGE_ERRORS = {
+    "ticket_expired": TICKET_EXPIRED,
+    "signup_link_invalid": SIGNUP_LINK_INVALID,
+    "signup_link_used": SIGNUP_LINK_USED,
+}
+# Sign-up emails one address receives per throttle window; more requests get the same answer
+# but send nothing, so the form cannot be used to flood someone's mailbox.
+SIGNUP_EMAILS_PER_WINDOW = 5
 
 
 class AccountError(Exception):
     """A refusal with a message meant for the user."""
+
+
+class SignupLinkUsed(AccountError):
+    """The sign-up link worked before: the account exists, its owner should sign in."""
 
 
 @dataclass(frozen=True)
@@ -129,34 +149,157 @@ def _clean_name(name: str) -> str:
     return cleaned
 
 
+def login_page_error(code: str) -> str:
+    """The message for an error code in the login page's address; unknown codes show nothing."""
+    return LOGIN_PAGE_ERRORS.get(code, "")
+
+
+def _create_account(s: Session, email: str, name: str, password_hash: str) -> int:
+    """Insert the user and grant the configured starter credits through the ledger."""
+    user = User(email=email, name=name, password_hash=password_hash)
+    s.add(user)
+    s.flush()
+    assert user.id is not None
+    starter = get_settings().starter_credits
+    if starter > 0:
+        credits.grant(
+            user.id,
+            starter,
+            kind=LedgerKind.STARTER,
+            reference=f"starter:{user.id}",
+            description="Welcome credits",
+            session=s,
+        )
+    return user.id
+
+
 def register(email: str, password: str, name: str = "") -> int:
-    """Create an account and grant the configured starter credits through the ledger."""
+    """Create an account at once, for operators and tests; visitors use request_registration,
+    whose answer does not depend on whether the email is taken."""
     normalized = normalize_email(email)
     check_password_rules(password)
     clean_name = _clean_name(name)
     password_hash = hash_password(password)
     try:
         with session_scope() as s:
-            user = User(email=normalized, name=clean_name, password_hash=password_hash)
-            s.add(user)
-            s.flush()
-            assert user.id is not None
-            user_id = user.id
-            starter = get_settings().starter_credits
-            if starter > 0:
-                credits.grant(
-                    user_id,
-                    starter,
-                    kind=LedgerKind.STARTER,
-                    reference=f"starter:{user_id}",
-                    description="Welcome credits",
-                    session=s,
-                )
+            return _create_account(s, normalized, clean_name, password_hash)
     except IntegrityError as exc:
         raise AccountError(
             "An account with this email already exists. Sign in or reset the password."
         ) from exc
-    return user_id
+
+
+def signup_sent_message(email: str) -> str:
+    return (
+        f"We sent an email to {email}. Open the link in it to finish signing up. "
+        "Nothing there? Look in your spam folder, or register again for a new link."
+    )
+
+
+def request_registration(email: str, password: str, name: str = "") -> str:
+    """Start a sign-up and return what to show, which is the same whether or not the email has
+    an account. A new email gets a single-use link that creates the account; the owner of an
+    existing one is told someone tried, and nothing about the account changes. The password
+    is hashed on both paths so the answer takes as long either way."""
+    normalized = normalize_email(email)
+    check_password_rules(password)
+    clean_name = _clean_name(name)
+    password_hash = hash_password(password)
+    settings = get_settings()
+    with session_scope() as s:
+        # Expired sign-ups go as new ones come, so unused password hashes do not pile up.
+        s.execute(delete(PendingRegistration).where(col(PendingRegistration.expires_at) < utcnow()))
+        exists = s.execute(
+            select(col(User.id)).where(col(User.email) == normalized)
+        ).scalar_one_or_none()
+        token = secrets.token_urlsafe(32)
+        if exists is None:
+            s.add(
+                PendingRegistration(
+                    email=normalized,
+                    name=clean_name,
+                    password_hash=password_hash,
+                    token_hash=token_hash(token),
+                    expires_at=utcnow() + timedelta(hours=settings.signup_link_hours),
+                )
+            )
+    sent = throttle.record_failure(
+        f"signup:mail:{normalized}", settings.login_throttle_window_seconds
+    )
+    if sent <= SIGNUP_EMAILS_PER_WINDOW:
+        if exists is None:
+            _send_signup_link(normalized, token)
+        else:
+            _send_signup_warning(normalized)
+    return signup_sent_message(normalized)
+
+
+def _send_signup_link(email: str, token: str) -> None:
+    settings = get_settings()
+    link = f"{settings.base_url.rstrip('/')}/auth/finish-signup?token={token}"
+    send_email(
+        email,
+        f"Finish signing up for {settings.app_name}",
+        f"Someone, hopefully you, asked to create a {settings.app_name} account with this "
+        f"address.\n\nOpen this link within {settings.signup_link_hours} hours to finish "
+        f"signing up:\n{link}\n\nIf it was not you, ignore this email: no account is made.\n",
+    )
+
+
+def _send_signup_warning(email: str) -> None:
+    settings = get_settings()
+    base = settings.base_url.rstrip("/")
+    send_email(
+        email,
+        f"Someone tried to create a {settings.app_name} account with your address",
+        f"Someone just tried to create an account with this address, which already has a "
+        f"{settings.app_name} account. Nothing about your account changed.\n\n"
+        f"If it was you, sign in at {base}/login, or reset your password at "
+        f"{base}/forgot-password if you have forgotten it.\n\n"
+        "If it was not you, you can ignore this email.\n",
+    )
+
+
+def complete_registration(token: str) -> int:
+    """Use an emailed sign-up link once: create the account it describes and return its id."""
+    now = utcnow()
+    digest = token_hash(token or "")
+    try:
+        with session_scope() as s:
+            row = s.execute(
+                update(PendingRegistration)
+                .where(
+                    col(PendingRegistration.token_hash) == digest,
+                    col(PendingRegistration.used_at).is_(None),
+                    col(PendingRegistration.expires_at) > now,
+                )
+                .values(used_at=now)
+                .returning(
+                    col(PendingRegistration.email),
+                    col(PendingRegistration.name),
+                    col(PendingRegistration.password_hash),
+                )
+            ).one_or_none()
+            if row is None:
+                used = s.execute(
+                    select(col(PendingRegistration.id)).where(
+                        col(PendingRegistration.token_hash) == digest,
+                        col(PendingRegistration.used_at).is_not(None),
+                    )
+                ).scalar_one_or_none()
+                if used is None:
+                    raise AccountError(SIGNUP_LINK_INVALID)
+                raise SignupLinkUsed(SIGNUP_LINK_USED)
+            user_id = _create_account(s, row.email, row.name, row.password_hash)
+            s.execute(
+                update(PendingRegistration)
+                .where(col(PendingRegistration.token_hash) == digest)
+                .values(password_hash="")
+            )
+            return user_id
+    except IntegrityError as exc:
+        # Another link for the same email finished first; this one has nothing left to do.
+        raise SignupLinkUsed(SIGNUP_LINK_USED) from exc
 
 
 def _throttle_keys(email: str, client_ip: str) -> tuple[str, str]:
@@ -164,17 +307,20 @@ def _throttle_keys(email: str, client_ip: str) -> tuple[str, str]:
 
 
 def authenticate(email: str, password: str, client_ip: str) -> int:
-    """Check credentials with per-account and per-address throttling; same message for all."""
+    """Check credentials; the same message for every failure.
+
+    An account that keeps failing is locked for the throttle window. An address that keeps
+    failing is never refused, since many people may share it (an office, a carrier, a proxy):
+    the caller waits `login_delay_seconds` first instead, which slows down guessing across
+    accounts while the others behind that address still sign in with their passwords.
+    """
     settings = get_settings()
     try:
         normalized = normalize_email(email)
     except AccountError:
         normalized = (email or "").strip().lower()[:254]
     account_key, ip_key = _throttle_keys(normalized, client_ip)
-    if (
-        throttle.failures(account_key) >= settings.login_max_failures_per_account
-        or throttle.failures(ip_key) >= settings.login_max_failures_per_ip
-    ):
+    if throttle.failures(account_key) >= settings.login_max_failures_per_account:
         raise AccountError(TOO_MANY_ATTEMPTS)
     with session_scope() as s:
         user = s.execute(select(User).where(col(User.email) == normalized)).scalar_one_or_none()
@@ -188,6 +334,18 @@ def authenticate(email: str, password: str, client_ip: str) -> int:
         raise AccountError(BAD_LOGIN)
     throttle.clear(account_key)
     return user_id
+
+
+def login_delay_seconds(client_ip: str) -> float:
+    """How long a sign-in from this address waits before its password is checked: nothing
+    until the address reaches PHOTOAI_LOGIN_MAX_FAILURES_PER_IP failures within the window,
+    then 1 s, doubling with every 10 further failures, up to PHOTOAI_LOGIN_IP_MAX_DELAY_SECONDS.
+    """
+    settings = get_settings()
+    over = throttle.failures(_throttle_keys("", client_ip)[1]) - settings.login_max_failures_per_ip
+    if over < 0:
+        return 0.0
+    return float(min(settings.login_ip_max_delay_seconds, 2.0 ** (over // 10)))
 
 
 def safe_next_path(next_path: str | None) -> str:
@@ -238,19 +396,32 @@ def redeem_login_ticket(ticket: str, user_agent: str, client_ip: str) -> NewSess
             .returning(col(LoginTicket.user_id), col(LoginTicket.next_path))
         ).one_or_none()
         if row is None:
-            raise AccountError("This sign-in link has expired. Please sign in again.")
-        token = secrets.token_urlsafe(32)
-        expires_at = now + timedelta(days=get_settings().session_days)
-        s.add(
-            AuthSession(
-                user_id=row.user_id,
-                token_hash=token_hash(token),
-                expires_at=expires_at,
-                user_agent=user_agent[:300],
-                ip=client_ip[:64],
-            )
+            raise AccountError(TICKET_EXPIRED)
+        return _add_session(s, row.user_id, user_agent, client_ip, row.next_path)
+
+
+def finish_signup(token: str, user_agent: str, client_ip: str) -> NewSession:
+    """Open an emailed sign-up link: create the account and sign its owner in."""
+    user_id = complete_registration(token)
+    with session_scope() as s:
+        return _add_session(s, user_id, user_agent, client_ip, "/dashboard")
+
+
+def _add_session(
+    s: Session, user_id: int, user_agent: str, client_ip: str, next_path: str
+) -> NewSession:
+    token = secrets.token_urlsafe(32)
+    expires_at = utcnow() + timedelta(days=get_settings().session_days)
+    s.add(
+        AuthSession(
+            user_id=user_id,
+            token_hash=token_hash(token),
+            expires_at=expires_at,
+            user_agent=user_agent[:300],
+            ip=client_ip[:64],
         )
-    return NewSession(token=token, expires_at=expires_at, next_path=row.next_path)
+    )
+    return NewSession(token=token, expires_at=expires_at, next_path=next_path)
 
 
 def resolve_session(token: str | None) -> SessionUser | None:

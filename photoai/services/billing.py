@@ -8,7 +8,6 @@ checkout session or invoice id, so the customer is credited exactly once whichev
 
 import logging
 import re
-import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
@@ -159,19 +158,23 @@ def _line_item(
     return {"price_data": price_data, "quantity": 1}
 
 
-def _open_checkout(user_id: int, item: str, params: SessionCreateParams) -> str:
+def _open_checkout(user_id: int, item: str, attempt: str, params: SessionCreateParams) -> str:
     """Create the Checkout Session and return its URL.
 
-    The idempotency key is per user, item and minute: a double click or a retried request gets
-    the same session instead of a second one.
+    The idempotency key is per user, item and purchase attempt (the page makes one per visit):
+    a double click or a retried request of one attempt gets the same session, while buying the
+    same item again is a new attempt and gets a new session. Stripe replays the first answer to
+    a key it has seen, so a key that outlives a purchase would hand back a paid, dead session.
     """
+    if not attempt or len(attempt) > 64:
+        raise ValueError("a purchase attempt id of 1 to 64 characters is needed")
     settings = get_settings()
     params["client_reference_id"] = str(user_id)
     params["success_url"] = (
         f"{settings.base_url}/billing/success?session_id={{CHECKOUT_SESSION_ID}}"
     )
     params["cancel_url"] = f"{settings.base_url}/billing"
-    key = f"photoai-checkout-{user_id}-{item}-{int(time.time() // 60)}"
+    key = f"photoai-checkout-{user_id}-{item}-{attempt}"
     try:
         checkout = stripe_client().v1.checkout.sessions.create(
             params=params, options={"idempotency_key": key}
@@ -183,7 +186,7 @@ def _open_checkout(user_id: int, item: str, params: SessionCreateParams) -> str:
     return checkout.url
 
 
-def create_pack_checkout(user_id: int, pack_id: str) -> str:
+def create_pack_checkout(user_id: int, pack_id: str, *, attempt: str) -> str:
     """A Stripe Checkout URL for one credit pack; credits follow once Stripe says it is paid."""
     pack = _pack(pack_id)
     customer = _ensure_customer(user_id)
@@ -191,6 +194,7 @@ def create_pack_checkout(user_id: int, pack_id: str) -> str:
     return _open_checkout(
         user_id,
         f"pack-{pack.id}",
+        attempt,
         {
             "mode": "payment",
             "customer": customer,
@@ -209,7 +213,7 @@ def create_pack_checkout(user_id: int, pack_id: str) -> str:
     )
 
 
-def create_plan_checkout(user_id: int, plan_id: str) -> str:
+def create_plan_checkout(user_id: int, plan_id: str, *, attempt: str) -> str:
     """A Stripe Checkout URL for a monthly plan; changing an existing plan is the portal's job."""
     plan = _plan(plan_id)
     if current_subscription(user_id) is not None:
@@ -219,6 +223,7 @@ def create_plan_checkout(user_id: int, plan_id: str) -> str:
     return _open_checkout(
         user_id,
         f"plan-{plan.id}",
+        attempt,
         {
             "mode": "subscription",
             "customer": customer,

@@ -26,6 +26,7 @@ from photoai.models import (
     ModelStatus,
     PersonalModel,
     TrainingPhoto,
+    User,
     utcnow,
 )
 from photoai.services import jobs, maintenance
@@ -242,12 +243,30 @@ def get_model(user_id: int, model_id: int) -> ModelDetail:
 
 
 def create_draft(user_id: int, name: str, subject: str) -> int:
+    """A new model waiting for photos; each user may have PHOTOAI_MAX_DRAFTS_PER_USER at once,
+    so nobody fills the database (and the models page) with empty models."""
     clean = " ".join(name.split())
     if not 1 <= len(clean) <= NAME_MAX:
         raise TrainingError(f"Give the model a name of 1 to {NAME_MAX} characters.")
     if subject not in SUBJECTS:
         raise TrainingError("Choose who the model is of: a woman, a man, a person or a pet.")
+    limit = get_settings().max_drafts_per_user
     with session_scope() as s:
+        # Lock the user's row so two tabs creating drafts at once cannot both pass the count.
+        s.execute(select(col(User.id)).where(col(User.id) == user_id).with_for_update())
+        drafts = s.execute(
+            select(func.count())
+            .select_from(PersonalModel)
+            .where(
+                col(PersonalModel.user_id) == user_id,
+                col(PersonalModel.status) == ModelStatus.DRAFT.value,
+            )
+        ).scalar_one()
+        if drafts >= limit:
+            raise TrainingError(
+                f"You already have {drafts} models waiting for photos, the most at once. "
+                "Train or delete one of them before starting another."
+            )
         model = PersonalModel(user_id=user_id, name=clean, subject=subject)
         s.add(model)
         s.flush()

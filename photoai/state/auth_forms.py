@@ -30,7 +30,7 @@ class LoginState(SessionState):
     async def on_load(self) -> EventSpec | None:
         params = self.router.url.query_parameters
         self.busy = False
-        self.error = params.get("error", "")[:200]
+        self.error = accounts.login_page_error(params.get("error", ""))
         self.notice = "You are signed out." if params.get("signed_out") else ""
         if params.get("reset"):
             self.notice = "Your password was changed. Sign in with the new one."
@@ -45,12 +45,19 @@ class LoginState(SessionState):
         self.busy = True
         self.error = self.notice = ""
         yield None
+        # Reflex resolves client_ip, from X-Forwarded-For only behind REFLEX_TRUSTED_PROXY_HOPS
+        # proxies. A busy address waits here, on the event loop without a thread; the wait
+        # holds only this tab's state, which has nothing else to do while signing in.
+        client_ip = self.router.session.client_ip
+        delay = await asyncio.to_thread(accounts.login_delay_seconds, client_ip)
+        if delay:
+            await asyncio.sleep(delay)
         try:
             user_id = await asyncio.to_thread(
                 accounts.authenticate,
                 form.get("email", ""),
                 form.get("password", ""),
-                self.router.session.client_ip,
+                client_ip,
             )
         except accounts.AccountError as exc:
             self.error = str(exc)
@@ -60,7 +67,12 @@ class LoginState(SessionState):
 
 
 class RegisterState(SessionState):
+    """Registration never signs in directly: the emailed link does, so the page answers the
+    same whether or not the email already has an account. on_load leaves `sent` alone, as a
+    fast submit can reach the server before it; "Use another address" brings the form back."""
+
     error: rx.Field[str] = rx.field("")
+    sent: rx.Field[str] = rx.field("")
     busy: rx.Field[bool] = rx.field(False)
 
     @rx.event
@@ -70,24 +82,27 @@ class RegisterState(SessionState):
         await self._load_if_signed_in()
 
     @rx.event
-    async def submit(self, form: dict[str, str]) -> AsyncIterator[EventSpec | None]:
+    async def submit(self, form: dict[str, str]) -> AsyncIterator[None]:
         if self.busy:
             return
         self.busy = True
         self.error = ""
         yield None
         try:
-            user_id = await asyncio.to_thread(
-                accounts.register,
+            self.sent = await asyncio.to_thread(
+                accounts.request_registration,
                 form.get("email", ""),
                 form.get("password", ""),
                 form.get("name", ""),
             )
         except accounts.AccountError as exc:
             self.error = str(exc)
-            self.busy = False
-            return
-        yield await _start_session(user_id, "/dashboard")
+        self.busy = False
+
+    @rx.event
+    def start_over(self) -> None:
+        self.sent = ""
+        self.error = ""
 
 
 class ForgotPasswordState(SessionState):

@@ -6,6 +6,7 @@ and the success page asks the billing service, which asks Stripe.
 """
 
 import asyncio
+import secrets
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
@@ -195,10 +196,19 @@ class BillingState(SessionState):
     busy: rx.Field[str] = rx.field("")
     loading_more: rx.Field[bool] = rx.field(False)
     loaded: rx.Field[bool] = rx.field(False)
+    # One purchase attempt per visit of the page: repeated clicks and retries within it reuse
+    # its Checkout Session; coming back (after paying, or cancelling) starts a new attempt.
+    _purchase_attempt: str = ""
+
+    def _attempt(self) -> str:
+        if not self._purchase_attempt:
+            self._purchase_attempt = secrets.token_urlsafe(16)
+        return self._purchase_attempt
 
     @rx.event
     async def on_load(self) -> EventSpec | None:
         self.error = self.busy = ""
+        self._purchase_attempt = secrets.token_urlsafe(16)
         self.loading_more = False
         user = await self._current_user()
         if user is None:
@@ -234,8 +244,9 @@ class BillingState(SessionState):
     ) -> AsyncIterator[EventSpec | None]:
         """Fetch a Stripe page for the signed-in user and go there; one at a time.
 
-        `busy` stays set until the browser leaves, so a second click does nothing; the
-        service's idempotency key covers clicks from a second tab.
+        `busy` stays set until the browser leaves, so a second click does nothing; a retry
+        after an error reuses this visit's purchase attempt, so it cannot open a second
+        session for the same purchase.
         """
         if self.busy:
             return
@@ -256,16 +267,20 @@ class BillingState(SessionState):
 
     @rx.event
     async def buy_pack(self, pack_id: str) -> AsyncIterator[EventSpec | None]:
+        attempt = self._attempt()
+
         def make(user_id: int) -> str:
-            return billing.create_pack_checkout(user_id, pack_id)
+            return billing.create_pack_checkout(user_id, pack_id, attempt=attempt)
 
         async for event in self._open_stripe(f"pack:{pack_id}", make):
             yield event
 
     @rx.event
     async def subscribe(self, plan_id: str) -> AsyncIterator[EventSpec | None]:
+        attempt = self._attempt()
+
         def make(user_id: int) -> str:
-            return billing.create_plan_checkout(user_id, plan_id)
+            return billing.create_plan_checkout(user_id, plan_id, attempt=attempt)
 
         async for event in self._open_stripe(f"plan:{plan_id}", make):
             yield event

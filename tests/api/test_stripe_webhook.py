@@ -21,7 +21,7 @@ from photoai.models import CreditEntry, ProcessedEvent
 from photoai.services import billing, credits
 from photoai.services.billing_sync import EventResult
 from photoai.settings import get_settings
-from tests.factories import make_user
+from tests.factories import make_user, purchase_attempt
 from tests.fakes.stripe_api import FakeStripe, Obj, use_fake_stripe
 from tests.local_servers import free_port, served_by_granian
 
@@ -41,7 +41,7 @@ def client(fake: FakeStripe) -> TestClient:
 
 
 def paid_pack_event(fake: FakeStripe, user_id: int, pack: str = "starter") -> Obj:
-    sid = billing.create_pack_checkout(user_id, pack).rsplit("/", 1)[1]
+    sid = billing.create_pack_checkout(user_id, pack, attempt=purchase_attempt()).rsplit("/", 1)[1]
     events = fake.complete_checkout(sid, deliver=False)
     return next(e for e in events if e["type"] == "checkout.session.completed")
 
@@ -125,7 +125,7 @@ def test_processing_failure_answers_500_and_the_redelivery_applies(
     monkeypatch.setenv("PHOTOAI_STRIPE_MAX_NETWORK_RETRIES", "0")
     get_settings.cache_clear()
     uid = make_user()
-    sid = billing.create_plan_checkout(uid, "creator").rsplit("/", 1)[1]
+    sid = billing.create_plan_checkout(uid, "creator", attempt=purchase_attempt()).rsplit("/", 1)[1]
     events = fake.complete_checkout(sid, deliver=False)
     invoice_paid = next(e for e in events if e["type"] == "invoice.paid")
 
@@ -195,7 +195,7 @@ def test_hosted_checkout_delivers_a_signed_webhook_over_real_http(
 ) -> None:
     fake.webhook_url = served_webhook
     uid = make_user()
-    checkout_url = billing.create_pack_checkout(uid, "starter")
+    checkout_url = billing.create_pack_checkout(uid, "starter", attempt=purchase_attempt())
     sid = checkout_url.rsplit("/", 1)[1]
 
     page = httpx.get(checkout_url)

@@ -22,6 +22,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from photoai.settings import PROJECT_ROOT
 from tests.conftest import PG_ADMIN_DSN, migrate
+from tests.e2e import journeys
 from tests.e2e.journeys import write_photo_files
 from tests.fakes.stripe_api import FakeStripe
 from tests.local_servers import free_port
@@ -138,6 +139,7 @@ def app_server(
     )
     try:
         _wait_until_serving(base_url, server, server_log)
+        journeys.OUTBOX[:] = [data_dir / "outbox"]
         yield RunningApp(base_url=base_url, data_dir=data_dir, env=env)
     finally:
         _stop(server)

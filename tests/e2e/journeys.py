@@ -2,6 +2,7 @@
 
 import re
 import uuid
+from email import message_from_bytes, policy
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
@@ -15,12 +16,35 @@ def new_email() -> str:
     return f"e2e-{uuid.uuid4().hex[:10]}@example.com"
 
 
-def register(page: Page, email: str, password: str = PASSWORD, name: str = "Ada Lovelace") -> None:
+# Where the app under test writes its emails; the app_server fixture sets it once.
+OUTBOX: list[Path] = []
+
+
+def link_in_mail(to: str, route: str) -> str:
+    """The link to `route` in the newest email to `to` that has one."""
+    pattern = re.compile(rf"https?://\S+{re.escape(route)}\?token=\S+")
+    paths = sorted(OUTBOX[0].glob("*.eml"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+    for path in paths:
+        message = message_from_bytes(path.read_bytes(), policy=policy.default)
+        found = pattern.search(message.get_content()) if message["To"] == to else None  # type: ignore[attr-defined]
+        if found:
+            return found.group(0)
+    raise AssertionError(f"no email to {to} with a {route} link")
+
+
+def submit_registration(page: Page, email: str, password: str, name: str) -> None:
     page.goto("/register")
     page.fill("#name", name)
     page.fill("#email", email)
     page.fill("#password", password)
     page.click("button[type=submit]")
+
+
+def register(page: Page, email: str, password: str = PASSWORD, name: str = "Ada Lovelace") -> None:
+    """Sign up as a visitor does: the form, then the link the app emails."""
+    submit_registration(page, email, password, name)
+    expect(page.get_by_role("status")).to_contain_text(f"We sent an email to {email}")
+    page.goto(link_in_mail(email, "/auth/finish-signup"))
     page.wait_for_url(re.compile(r"/dashboard"))
     expect(page.locator("#credit-balance")).to_have_text("20")
 

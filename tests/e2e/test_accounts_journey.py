@@ -3,10 +3,19 @@
 import re
 from email import message_from_bytes, policy
 
+import redis
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.conftest import RunningApp, shoot
-from tests.e2e.journeys import PASSWORD, log_out, new_email, register, sign_in
+from tests.e2e.conftest import E2E_REDIS_URL, RunningApp, shoot
+from tests.e2e.journeys import (
+    PASSWORD,
+    link_in_mail,
+    log_out,
+    new_email,
+    register,
+    sign_in,
+    submit_registration,
+)
 
 
 def test_register_logout_wrong_password_login(page: Page) -> None:
@@ -56,35 +65,77 @@ def test_forged_session_cookie_is_not_a_login(page: Page, app_server: RunningApp
     page.wait_for_url(re.compile(r"/login/?\?next="))
 
 
-def test_registration_errors_are_clear(page: Page) -> None:
+def test_registration_answers_alike_for_taken_and_new_emails(
+    page: Page, browser: Browser, app_server: RunningApp
+) -> None:
     email = new_email()
     register(page, email)
     log_out(page)
-    page.goto("/register")
-    page.fill("#email", email.upper())
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    expect(page.get_by_role("alert")).to_contain_text("already exists")
-    page.fill("#email", new_email())
-    page.fill("#password", "password")
-    page.click("button[type=submit]")
-    expect(page.get_by_role("alert")).to_contain_text("Password too weak")
-    shoot(page, "register-weak-password")
-    assert "/register" in page.url
+    page.goto(link_in_mail(email, "/auth/finish-signup"))  # the link works once
+    page.wait_for_url(re.compile(r"/login/?\?error=signup_link_used"))
+    expect(page.get_by_role("alert")).to_have_text(
+        "This sign-up link was already used. Sign in with your email and password."
+    )
+    intruder = browser.new_context(base_url=app_server.base_url).new_page()
+    submit_registration(intruder, email.upper(), "intruders pass 3", "Eve")
+    expect(intruder.get_by_role("status")).to_have_text(
+        f"We sent an email to {email}. Open the link in it to finish signing up. "
+        "Nothing there? Look in your spam folder, or register again for a new link."
+    )
+    shoot(intruder, "register-sent")
+    subjects = [
+        message_from_bytes(p.read_bytes(), policy=policy.default)["Subject"]
+        for p in app_server.outbox()
+    ]
+    assert any(s.startswith("Someone tried to create") for s in subjects)
+    intruder.get_by_role("button", name="Use another address").click()
+    intruder.fill("#email", new_email())
+    intruder.fill("#password", "password")
+    intruder.click("button[type=submit]")
+    expect(intruder.get_by_role("alert")).to_contain_text("Password too weak")
+    shoot(intruder, "register-weak-password")
+    assert "/register" in intruder.url
+    intruder.goto("/login")
+    sign_in(intruder, email, "intruders pass 3")
+    expect(intruder.get_by_role("alert")).to_have_text("Email or password is incorrect.")
+    intruder.context.close()
 
 
-def _reset_link(app_server: RunningApp, email: str) -> str:
-    for path in reversed(app_server.outbox()):
-        message = message_from_bytes(path.read_bytes(), policy=policy.default)
-        if message["To"] == email:
-            body = message.get_content()  # type: ignore[attr-defined]
-            found = re.search(r"https?://\S+/reset-password\?token=\S+", body)
-            assert found, body
-            return found.group(0)
-    raise AssertionError(f"no email to {email} in the outbox")
+def test_a_forged_forwarded_for_is_not_the_throttled_address(
+    browser: Browser, app_server: RunningApp
+) -> None:
+    """The server trusts no proxy (REFLEX_TRUSTED_PROXY_HOPS unset), so the address a client
+    claims in X-Forwarded-For counts for nothing: failures land on its real address."""
+    forged = "203.0.113.77"
+    conn = redis.Redis.from_url(E2E_REDIS_URL)
+    conn.delete(f"photoai:throttle:login:ip:{forged}")  # counters outlive a test session
+    context = browser.new_context(
+        base_url=app_server.base_url, extra_http_headers={"X-Forwarded-For": forged}
+    )
+    page = context.new_page()
+    try:
+        page.goto("/login")
+        sign_in(page, new_email(), "wrong password 1")
+        expect(page.get_by_role("alert")).to_have_text("Email or password is incorrect.")
+        assert conn.get(f"photoai:throttle:login:ip:{forged}") is None
+        assert int(conn.get("photoai:throttle:login:ip:127.0.0.1") or 0) >= 1  # type: ignore[arg-type]
+    finally:
+        conn.close()
+        context.close()
 
 
-def test_password_reset_through_the_outbox(page: Page, app_server: RunningApp) -> None:
+def test_login_page_shows_only_its_own_messages(page: Page) -> None:
+    page.goto("/login?error=Call%20%2B1-555-0100%20to%20unlock%20your%20account")
+    expect(page.get_by_role("heading", name="Welcome back")).to_be_visible()
+    expect(page.get_by_text("555-0100")).to_have_count(0)
+    expect(page.get_by_role("alert")).to_have_count(0)
+    page.goto("/login?error=ticket_expired")
+    expect(page.get_by_role("alert")).to_have_text(
+        "This sign-in link has expired. Please sign in again."
+    )
+
+
+def test_password_reset_through_the_outbox(page: Page) -> None:
     email = new_email()
     register(page, email)
     log_out(page)
@@ -97,7 +148,7 @@ def test_password_reset_through_the_outbox(page: Page, app_server: RunningApp) -
     shoot(page, "forgot-password-sent")
     page.get_by_role("button", name="Send another link").click()
     expect(page.locator("#email")).to_be_visible()
-    link = _reset_link(app_server, email)
+    link = link_in_mail(email, "/reset-password")
     page.goto(link)
     page.fill("#password", "a brand new pass 7")
     page.fill("#confirm", "a brand new pass 7")

@@ -109,6 +109,11 @@ def test_buy_a_credit_pack(page: Page, stripe_fake: FakeStripe) -> None:
     _open_billing(page, "70")
     expect(page.locator("#ledger tr[data-kind=purchase]")).to_have_count(1)
 
+    # The same pack again within the minute is a new purchase: a new checkout, more credits.
+    again = _buy_starter_pack(page, stripe_fake)
+    assert again != session_id
+    expect(page.locator("#success-balance")).to_have_text("120")
+
 
 def test_another_users_checkout_is_refused(
     page: Page, browser: Browser, app_server: RunningApp, stripe_fake: FakeStripe

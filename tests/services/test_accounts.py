@@ -1,15 +1,22 @@
 import contextlib
 import re
+import uuid
 from datetime import timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
 import redis
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from photoai.db import session_scope
-from photoai.models import AuthSession, LoginTicket, PasswordResetToken, User
+from photoai.models import (
+    AuthSession,
+    LoginTicket,
+    PasswordResetToken,
+    PendingRegistration,
+    User,
+)
 from photoai.services import accounts, credits
 from photoai.services import redis_conn as redis_probe
 from photoai.services.accounts import AccountError
@@ -43,6 +50,102 @@ def test_register_normalises_email_and_grants_starter_credits(any_db: str) -> No
     )
     [entry] = credits.recent_entries(uid)
     assert (entry.kind, entry.amount, entry.reference) == ("starter", 20, f"starter:{uid}")
+
+
+def mails_to(data_dir: Path, to: str) -> list[str]:
+    folder = data_dir / "outbox"
+    messages = [message_from_bytes(p.read_bytes(), policy=policy.default) for p in folder.glob("*")]
+    return [m.get_content() for m in messages if m["To"] == to]  # type: ignore[attr-defined]
+
+
+def signup_tokens(data_dir: Path, to: str) -> set[str]:
+    """Tokens of the finish-signing-up links emailed to `to`."""
+    pattern = re.compile(r"/auth/finish-signup\?token=([\w-]+)")
+    return {found for body in mails_to(data_dir, to) for found in pattern.findall(body)}
+
+
+def test_registration_answers_the_same_for_new_and_existing_emails(
+    any_db: str, redis_conn: redis.Redis, data_dir: Path
+) -> None:
+    """Registering never tells a stranger whether an email has an account: both get the same
+    answer, and only the mailbox's owner learns more, by email."""
+    ada = accounts.register("ada@example.com", GOOD, "Ada")
+    existing = accounts.request_registration("ADA@example.com", "intruder pass 1", "Eve")
+    new = accounts.request_registration("nia@example.com", "nias own pass 2", "Nia")
+    assert existing.replace("ada@", "nia@") == new
+    assert "nia@example.com" in new and "already" not in new
+
+    [warning] = mails_to(data_dir, "ada@example.com")
+    assert "tried to create an account" in warning and "reset" in warning
+    assert signup_tokens(data_dir, "ada@example.com") == set()
+    [invitation] = mails_to(data_dir, "nia@example.com")
+    assert "finish signing up" in invitation
+    assert accounts.authenticate("ada@example.com", GOOD, "ip") == ada  # password unchanged
+    with pytest.raises(AccountError, match="incorrect"):
+        accounts.authenticate("nia@example.com", "nias own pass 2", "ip")  # not yet an account
+
+    [token] = signup_tokens(data_dir, "nia@example.com")
+    nia = accounts.complete_registration(token)
+    profile = accounts.get_profile(nia)
+    assert (profile.email, profile.name, profile.credit_balance) == ("nia@example.com", "Nia", 20)
+    assert accounts.authenticate("nia@example.com", "nias own pass 2", "ip") == nia
+    with pytest.raises(AccountError, match="already used"):
+        accounts.complete_registration(token)
+    with pytest.raises(AccountError, match="invalid or has expired"):
+        accounts.complete_registration("forged-token")
+
+
+def test_second_signup_link_for_one_email_creates_no_second_account(
+    any_db: str, redis_conn: redis.Redis, data_dir: Path
+) -> None:
+    accounts.request_registration("nia@example.com", "first pass 1", "Nia")
+    [first] = signup_tokens(data_dir, "nia@example.com")
+    accounts.request_registration("nia@example.com", "second pass 2", "Nia")
+    [second] = signup_tokens(data_dir, "nia@example.com") - {first}
+    nia = accounts.complete_registration(second)
+    with pytest.raises(AccountError, match="already used"):
+        accounts.complete_registration(first)
+    assert accounts.authenticate("nia@example.com", "second pass 2", "ip") == nia
+    with session_scope() as s:
+        assert len(s.query(User).all()) == 1
+
+
+def test_expired_signup_link_is_refused(
+    any_db: str, redis_conn: redis.Redis, data_dir: Path
+) -> None:
+    accounts.request_registration("nia@example.com", GOOD, "Nia")
+    [token] = signup_tokens(data_dir, "nia@example.com")
+    with session_scope() as s:
+        s.execute(
+            update(PendingRegistration).values(
+                expires_at=PendingRegistration.expires_at - timedelta(days=2)
+            )
+        )
+    with pytest.raises(AccountError, match="invalid or has expired"):
+        accounts.complete_registration(token)
+    assert accounts.user_id_for_email("nia@example.com") is None
+    accounts.request_registration("zoe@example.com", GOOD, "Zoe")
+    [token] = signup_tokens(data_dir, "zoe@example.com")
+    accounts.complete_registration(token)
+    with session_scope() as s:
+        rows = s.execute(select(PendingRegistration)).scalars().all()
+        # The expired sign-up is gone; the used one keeps no password hash.
+        assert [(r.email, r.password_hash) for r in rows] == [("zoe@example.com", "")]
+
+
+def test_registration_checks_input_before_anything_is_sent(any_db: str, data_dir: Path) -> None:
+    with pytest.raises(AccountError, match="too weak"):
+        accounts.request_registration("nia@example.com", "password", "Nia")
+    with pytest.raises(AccountError, match="valid email"):
+        accounts.request_registration("nia@", GOOD, "Nia")
+    assert outbox_messages(data_dir) == []
+
+
+def test_login_page_shows_only_messages_chosen_by_the_server() -> None:
+    assert accounts.login_page_error("Call +1-555-0100") == ""
+    assert accounts.login_page_error("") == ""
+    assert accounts.login_page_error("ticket_expired") == accounts.TICKET_EXPIRED
+    assert accounts.login_page_error("signup_link_used") == accounts.SIGNUP_LINK_USED
 
 
 def test_duplicate_registration_is_refused_case_insensitively(any_db: str) -> None:
@@ -117,15 +220,43 @@ def test_hundreds_of_rapid_attempts_are_throttled(
     assert messages.count(accounts.TOO_MANY_ATTEMPTS) == 295
     with pytest.raises(AccountError, match="Too many"):
         accounts.authenticate("ada@example.com", GOOD, "198.51.100.1")  # account is locked
-    # The address is throttled across accounts too.
+    # Guessing across accounts from one address slows that address down.
     accounts.register("bob@example.com", GOOD)
     for i in range(60):
         with contextlib.suppress(AccountError):
             accounts.authenticate(f"nobody{i}@example.com", "guess 123456", "203.0.113.9")
-    with pytest.raises(AccountError, match="Too many"):
-        accounts.authenticate("bob@example.com", GOOD, "203.0.113.9")
-    assert accounts.authenticate("bob@example.com", GOOD, "198.51.100.2")
+    assert accounts.login_delay_seconds("203.0.113.9") == 2.0
+    assert accounts.login_delay_seconds("198.51.100.2") == 0.0
     redis_probe.reset_cache()
+
+
+def test_failures_from_a_shared_address_do_not_lock_out_other_accounts(
+    any_db: str, redis_conn: redis.Redis
+) -> None:
+    """Behind a proxy every user has the proxy's address: an attacker there must not lock
+    everyone out, only wait longer and longer between guesses."""
+    bob = accounts.register("bob@example.com", GOOD)
+    for i in range(60):
+        with pytest.raises(AccountError, match="incorrect"):
+            accounts.authenticate(f"victim{i}@example.com", "guess 123456", "10.0.0.1")
+    assert accounts.authenticate("bob@example.com", GOOD, "10.0.0.1") == bob
+
+
+def test_failures_from_one_address_slow_it_down_step_by_step(
+    any_db: str, redis_conn: redis.Redis
+) -> None:
+    def fail(times: int) -> float:
+        for _ in range(times):
+            with pytest.raises(AccountError):
+                accounts.authenticate(f"{uuid.uuid4().hex}@example.com", "guess 1234", "10.0.0.2")
+        return accounts.login_delay_seconds("10.0.0.2")
+
+    assert fail(49) == 0.0
+    assert fail(1) == 1.0  # the 50th failure (PHOTOAI_LOGIN_MAX_FAILURES_PER_IP)
+    assert fail(9) == 1.0
+    assert fail(1) == 2.0
+    assert fail(100) == 8.0  # PHOTOAI_LOGIN_IP_MAX_DELAY_SECONDS
+    assert accounts.login_delay_seconds("10.0.0.3") == 0.0
 
 
 def test_login_ticket_is_single_use_and_expires(any_db: str) -> None:

@@ -28,7 +28,7 @@ from photoai.models import (
 )
 from photoai.services import billing, credits
 from photoai.settings import get_settings
-from tests.factories import make_user
+from tests.factories import make_user, purchase_attempt
 from tests.fakes.stripe_api import FakeStripe, Obj, use_fake_stripe
 
 PLANS = [
@@ -81,12 +81,12 @@ def session_id_of(url: str) -> str:
 
 def buy(fake: FakeStripe, user_id: int, pack: str = "starter") -> tuple[str, list[Obj]]:
     """Open a pack checkout through billing and pay it on the fake; events are not delivered."""
-    sid = session_id_of(billing.create_pack_checkout(user_id, pack))
+    sid = session_id_of(billing.create_pack_checkout(user_id, pack, attempt=purchase_attempt()))
     return sid, fake.complete_checkout(sid, deliver=False)
 
 
 def subscribe(fake: FakeStripe, user_id: int, plan: str = "creator") -> tuple[str, list[Obj]]:
-    sid = session_id_of(billing.create_plan_checkout(user_id, plan))
+    sid = session_id_of(billing.create_plan_checkout(user_id, plan, attempt=purchase_attempt()))
     return sid, fake.complete_checkout(sid, deliver=False)
 
 
@@ -153,10 +153,11 @@ def outbox_count() -> int:
 
 def test_pack_checkout_sends_stripe_what_refunds_and_grants_need(fake: FakeStripe) -> None:
     uid = make_user()
-    url = billing.create_pack_checkout(uid, "studio")
-    again = billing.create_pack_checkout(uid, "studio")
+    attempt = purchase_attempt()
+    url = billing.create_pack_checkout(uid, "studio", attempt=attempt)
+    again = billing.create_pack_checkout(uid, "studio", attempt=attempt)
 
-    assert url == again, "a double click within the minute reuses the session"
+    assert url == again, "a repeated request of one attempt reuses the session"
     assert url.startswith(f"{fake.url}/checkout/cs_test_")
     posts = fake.calls("POST", "/v1/checkout/sessions")
     assert len(posts) == 2 and posts[0].idempotency_key == posts[1].idempotency_key
@@ -176,6 +177,22 @@ def test_pack_checkout_sends_stripe_what_refunds_and_grants_need(fake: FakeStrip
     assert credits.balance(uid) == 0, "opening a checkout grants nothing"
 
 
+def test_each_purchase_attempt_gets_its_own_checkout_session(fake: FakeStripe) -> None:
+    """Buying the same pack twice within a minute must not replay the first, already paid,
+    Checkout Session (Stripe replays any request whose idempotency key it has seen)."""
+    uid = make_user()
+    first = billing.create_pack_checkout(uid, "studio", attempt="click-1")
+    assert billing.create_pack_checkout(uid, "studio", attempt="click-1") == first
+    fake.complete_checkout(session_id_of(first), deliver=False)
+    second = billing.create_pack_checkout(uid, "studio", attempt="click-2")
+    assert second != first
+    assert fake.objects[session_id_of(second)]["status"] == "open"
+    keys = {call.idempotency_key for call in fake.calls("POST", "/v1/checkout/sessions")}
+    assert len(keys) == 2
+    with pytest.raises(ValueError, match="attempt"):
+        billing.create_pack_checkout(uid, "studio", attempt="")
+
+
 def test_plan_checkout_uses_the_configured_price_and_refuses_a_second_plan(
     fake: FakeStripe,
 ) -> None:
@@ -190,16 +207,16 @@ def test_plan_checkout_uses_the_configured_price_and_refuses_a_second_plan(
         billing.handle_event(event)
     assert billing.current_subscription(uid) is not None
     with pytest.raises(billing.BillingError, match="already have a plan"):
-        billing.create_plan_checkout(uid, "creator")
+        billing.create_plan_checkout(uid, "creator", attempt=purchase_attempt())
     with pytest.raises(billing.BillingError, match="not on sale"):
-        billing.create_pack_checkout(uid, "nope")
+        billing.create_pack_checkout(uid, "nope", attempt=purchase_attempt())
 
 
 def test_portal_needs_a_customer_then_returns_stripes_url(fake: FakeStripe) -> None:
     uid = make_user()
     with pytest.raises(billing.BillingError, match="no billing history"):
         billing.create_portal_url(uid)
-    billing.create_pack_checkout(uid, "starter")
+    billing.create_pack_checkout(uid, "starter", attempt=purchase_attempt())
     url = billing.create_portal_url(uid)
     assert url.startswith(f"{fake.url}/portal/bps_")
     call = fake.calls("POST", "/v1/billing_portal/sessions")[0]
@@ -208,10 +225,11 @@ def test_portal_needs_a_customer_then_returns_stripes_url(fake: FakeStripe) -> N
 
 def test_server_error_is_retried_with_the_same_idempotency_key(fake: FakeStripe) -> None:
     uid = make_user()
-    billing.create_pack_checkout(uid, "agency")  # customer exists; next call is the session
+    # The customer exists afterwards, so the next call is the session alone.
+    billing.create_pack_checkout(uid, "agency", attempt=purchase_attempt())
     fake.requests.clear()
     fake.fail_next(500, path_prefix="/v1/checkout/sessions")
-    url = billing.create_pack_checkout(uid, "starter")
+    url = billing.create_pack_checkout(uid, "starter", attempt=purchase_attempt())
     posts = fake.calls("POST", "/v1/checkout/sessions")
     assert [p.status for p in posts] == [500, 200]
     assert posts[0].idempotency_key == posts[1].idempotency_key
@@ -225,16 +243,16 @@ def test_rate_limit_and_bad_key_become_clear_errors(
     uid = make_user()
     fake.fail_next(429)  # Stripe's SDK does not retry a plain 429
     with pytest.raises(billing.BillingError, match="busy"):
-        billing.create_pack_checkout(uid, "starter")
+        billing.create_pack_checkout(uid, "starter", attempt=purchase_attempt())
     assert user_row(uid).stripe_customer_id is None
     assert [r.status for r in fake.requests] == [429]
     fake.fail_next(429, should_retry=True)  # unless Stripe says a retry is safe
-    assert billing.create_pack_checkout(uid, "starter")
+    assert billing.create_pack_checkout(uid, "starter", attempt=purchase_attempt())
     assert [r.status for r in fake.calls("POST", "/v1/customers")] == [429, 429, 200]
     monkeypatch.setenv("PHOTOAI_STRIPE_SECRET_KEY", "sk_test_wrong")
     get_settings.cache_clear()
     with pytest.raises(billing.BillingError, match="misconfigured"):
-        billing.create_pack_checkout(uid, "starter")
+        billing.create_pack_checkout(uid, "starter", attempt=purchase_attempt())
     sessions = [o for o in fake.objects.values() if o["object"] == "checkout.session"]
     assert len(sessions) == 1, "only the retried call made a session"
 
@@ -243,7 +261,7 @@ def test_billing_is_off_without_a_secret_key(pg: str) -> None:
     uid = make_user()
     assert not billing.billing_enabled()
     with pytest.raises(billing.BillingDisabled):
-        billing.create_pack_checkout(uid, "starter")
+        billing.create_pack_checkout(uid, "starter", attempt=purchase_attempt())
 
 
 # --- success page and webhook ----------------------------------------------------------------
@@ -288,7 +306,7 @@ def test_tampered_session_with_two_owners_credits_nobody(fake: FakeStripe) -> No
 
 def test_async_payment_grants_only_when_it_clears(fake: FakeStripe) -> None:
     uid = make_user()
-    sid = session_id_of(billing.create_pack_checkout(uid, "starter"))
+    sid = session_id_of(billing.create_pack_checkout(uid, "starter", attempt=purchase_attempt()))
     assert billing.confirm_checkout(uid, sid).status == "open", "came back without paying"
     events = fake.complete_checkout(sid, deliver=False, async_payment=True)
     billing.handle_event(by_type(events, "checkout.session.completed"))
@@ -304,7 +322,7 @@ def test_async_payment_grants_only_when_it_clears(fake: FakeStripe) -> None:
 
 def test_failed_async_payment_grants_nothing(fake: FakeStripe) -> None:
     uid = make_user()
-    sid = session_id_of(billing.create_pack_checkout(uid, "starter"))
+    sid = session_id_of(billing.create_pack_checkout(uid, "starter", attempt=purchase_attempt()))
     fake.complete_checkout(sid, deliver=False, async_payment=True)
     failed = fake.settle_async_payment(sid, succeeded=False, deliver=False)
     assert billing.handle_event(failed).status == "applied"

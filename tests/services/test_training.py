@@ -84,6 +84,21 @@ def test_drafts_are_named_and_typed_clearly(env: None) -> None:
     assert training.training_cost() == 30
 
 
+def test_drafts_per_user_are_capped(env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    uid, other = make_user(), make_user()
+    drafts = [training.create_draft(uid, f"Look {i}", "woman") for i in range(3)]
+    with pytest.raises(TrainingError, match="3 models waiting for photos"):
+        training.create_draft(uid, "One too many", "woman")
+    assert len(training.list_models(uid)) == 3
+    training.create_draft(other, "Someone else's", "man")  # the cap is per user
+    training.delete_model(uid, drafts[0])
+    training.create_draft(uid, "Room again", "woman")
+    monkeypatch.setenv("PHOTOAI_MAX_DRAFTS_PER_USER", "4")
+    get_settings.cache_clear()
+    training.create_draft(uid, "Fourth", "woman")
+    assert len(training.list_models(uid)) == 4
+
+
 def test_photos_are_checked_and_only_good_ones_stored(
     env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
