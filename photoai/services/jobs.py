@@ -125,6 +125,12 @@ def _after_create(job_id: int, user_id: int | None, held: bool, enqueue_now: boo
         notify_quietly(user_id)
 
 
+def _check_queue() -> None:
+    from photoai.services.queue import check_available
+
+    check_available()
+
+
 def dispatch(job_ids: list[int]) -> None:
     """Queue jobs just created. If the queue is unavailable, every one of them is failed as
     "not started" (which releases its credits: nothing stays held for a job nobody will run)
@@ -151,7 +157,10 @@ def create(
     deadline: timedelta | None = None,
     enqueue_now: bool = True,
 ) -> int:
-    """Create the row, hold its credits in the same transaction, then queue it."""
+    """Create the row, hold its credits in the same transaction, then queue it (refused with
+    `QueueUnavailable` before anything is written when the queue is known to be down)."""
+    if enqueue_now:
+        _check_queue()
     with session_scope() as s:
         job = _new_job(s, kind, user_id, payload, deadline)
         assert job.id is not None
@@ -187,6 +196,8 @@ def create_once(
     In PostgreSQL a twin waits on the hold's unique index until the first transaction ends,
     then finds the job that owns the hold and rolls its own row back.
     """
+    if enqueue_now:
+        _check_queue()
     with session_scope() as s:
         job = _new_job(s, kind, user_id, payload, deadline)
         _hold_for(s, job, user_id, credits_to_hold, hold_reference, hold_description)

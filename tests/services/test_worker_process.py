@@ -1,13 +1,14 @@
 """Real `python worker.py` processes: start-up on a full queue, and recovery after a SIGKILL."""
 
 import logging
+import time
 from pathlib import Path
 
 import pytest
 import redis
 
 from photoai.models import JobStatus
-from photoai.services import jobs
+from photoai.services import credits, jobs, queue
 from photoai.services import redis_conn as redis_probe
 from photoai.settings import get_settings
 from tests import jobs_support, worker_support
@@ -57,3 +58,47 @@ def test_worker_started_on_a_full_queue_runs_every_job(
                 jobs.fail(job_id, "hung in the test")
     log.warning("worker starts on a full queue: %s tries, %s hangs", STARTS, len(hangs))
     assert hangs == [], f"{len(hangs)} of {STARTS} starts left jobs unfinished: {hangs}"
+
+
+RECOVER_WITHIN_SECONDS = 30.0
+
+
+def test_job_of_a_killed_worker_is_recovered_when_a_worker_starts(
+    pg: str, worker_env: None, tmp_path: Path
+) -> None:
+    """SIGKILL a worker and its work horse mid-job, start another: the job runs again at once,
+    not after the 120 s heartbeat timeout, and its credits are released exactly once
+    (issue 8, item 7)."""
+    assert get_settings().job_stale_after_seconds == 120
+    uid = make_user(10)
+    pid_file = tmp_path / "horse.pid"
+    job_id = jobs.create(
+        jobs_support.KIND,
+        user_id=uid,
+        credits_to_hold=2,
+        payload={"first_attempt_seconds": 600, "pid_file": str(pid_file)},
+    )
+    first = worker_support.start_worker(tmp_path / "first.log")
+    try:
+        assert worker_support.wait_until(pid_file.exists, 60.0), "the first attempt never began"
+    finally:
+        worker_support.kill_tree(first)
+    assert jobs.get(job_id).status == JobStatus.RUNNING  # type: ignore[union-attr]
+    assert credits.balance(uid) == 8
+    started = time.monotonic()
+    second = worker_support.start_worker(tmp_path / "second.log")
+    try:
+        recovered = worker_support.wait_until(
+            lambda: jobs.get(job_id).status == JobStatus.SUCCEEDED,  # type: ignore[union-attr]
+            RECOVER_WITHIN_SECONDS,
+        )
+        took = time.monotonic() - started
+    finally:
+        worker_support.stop(second)
+    log.warning("job of a killed worker finished %.1f s after a new worker started", took)
+    assert recovered, f"not recovered within {RECOVER_WITHIN_SECONDS} s"
+    view = jobs.get(job_id)
+    assert view is not None and view.attempts == 2
+    assert credits.balance(uid) == 10 == credits.ledger_sum(uid)
+    q = queue.rq_queue()
+    assert q is not None and q.count == 0
