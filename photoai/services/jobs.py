@@ -454,6 +454,9 @@ def _give_back(job_id: int, claimed_by: str) -> bool:
         )
 
 
+REAP_OUTCOMES = ("recovered", "requeued", "resent", "failed", "expired")
+
+
 def reap_stale() -> Counter[str]:
     """Recover jobs whose worker died and fail jobs past their deadline; says what it did
     (an empty, falsy Counter when nothing needed doing).
@@ -514,6 +517,7 @@ def reap_stale() -> Counter[str]:
             if fail(job_id, f"The worker stopped during attempt {attempts} of {max_attempts}."):
                 counts["failed"] += 1
         elif _give_back(job_id, claimed_by):
+            counts["recovered"] += 1
             to_send.append((job_id, "recovered"))
     for job_id, attempts, max_attempts in stale:
         if job_id in handled:
@@ -531,7 +535,6 @@ def reap_stale() -> Counter[str]:
         except QueueUnavailable:
             log.warning("the queue is unavailable: %s jobs wait for the next pass", len(to_send))
             break
-        if what == "resent" and outcome.startswith("already"):
-            continue
-        counts[what] += 1
+        if what != "recovered" and not outcome.startswith("already"):
+            counts[what] += 1
     return counts
