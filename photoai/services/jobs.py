@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
+import redis
 from sqlalchemy import or_, select, update
 from sqlmodel import Session, col
 
@@ -426,10 +427,21 @@ def _dead_claims(s: Session) -> list[tuple[int, int, int, str]]:
             and claimant.rq_worker
             and heartbeat_at is not None
             and heartbeat_at < silent_before
-            and not liveness.rq_worker_alive(conn, claimant.rq_worker)
+            and _rq_forgot(conn, claimant.rq_worker)
         ):
             dead.append((int(job_id), int(attempts), int(max_attempts), str(claimed_by)))
     return dead
+
+
+def _rq_forgot(conn: redis.Redis, worker_name: str) -> bool:
+    """RQ no longer knows the worker; a Redis failure proves nothing."""
+    from photoai.services.redis_conn import report_failure
+
+    try:
+        return not liveness.rq_worker_alive(conn, worker_name)
+    except redis.RedisError as exc:
+        report_failure(exc)
+        return False
 
 
 def _give_back(job_id: int, claimed_by: str) -> bool:

@@ -110,20 +110,30 @@ def test_redis_killed_mid_use_fails_fast_holds_nothing_and_recovers(
         before = jobs.create(jobs_support.KIND, user_id=uid, credits_to_hold=2)
         assert _succeeds(before, 60.0), "the worker does not run jobs with Redis up"
 
+        # A pack's jobs are created (credits held) before they are queued.
+        pending = jobs.create(jobs_support.KIND, user_id=uid, credits_to_hold=2, enqueue_now=False)
         own_redis.kill()
 
-        # The first use finds out: a clear refusal, fast, and the job's hold is released.
+        # The first use finds out: a clear refusal, fast, and the unqueued job's hold is
+        # released (the job fails as "not started").
         took = time.monotonic()
         with pytest.raises(QueueUnavailable) as refused:
-            jobs.create(jobs_support.KIND, user_id=uid, credits_to_hold=2)
+            jobs.dispatch([pending])
         took = time.monotonic() - took
         assert str(refused.value) == QUEUE_UNAVAILABLE
         assert took < FAST_SECONDS, f"took {took:.1f} s to refuse"
         assert credits.balance(uid) == balance == credits.ledger_sum(uid)
         assert _unfinished(uid) == []
 
-        # While Redis is known down, a generation is refused before anything is created.
+        # Known down: refused before any row or credit moves.
+        took = time.monotonic()
         jobs_before = _job_count(uid)
+        with pytest.raises(QueueUnavailable):
+            jobs.create(jobs_support.KIND, user_id=uid, credits_to_hold=2)
+        assert time.monotonic() - took < FAST_SECONDS
+        assert _job_count(uid) == jobs_before and credits.balance(uid) == balance
+
+        # So is a generation request.
         took = time.monotonic()
         with pytest.raises(QueueUnavailable):
             generation.submit(uid, GenerationOptions("instant", prompt="a cat"), "outage-1")
