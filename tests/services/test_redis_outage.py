@@ -18,13 +18,15 @@ from sqlmodel import col
 
 from photoai.db import session_scope
 from photoai.models import Job, JobStatus
-from photoai.services import accounts, credits, generation, jobs
+from photoai.services import accounts, credits, generation, jobs, training
 from photoai.services import redis_conn as redis_probe
 from photoai.services.generation import GenerationOptions
 from photoai.services.queue import QUEUE_UNAVAILABLE, QueueUnavailable
 from photoai.settings import get_settings
 from tests import jobs_support, worker_support
+from tests.factories import make_user
 from tests.local_servers import free_port
+from tests.training_support import draft_with_photos, model_row, training_settings
 
 log = logging.getLogger(__name__)
 
@@ -172,3 +174,28 @@ def _queues(uid: int) -> bool:
     except QueueUnavailable:
         return False
     return True
+
+
+def test_a_training_the_queue_refuses_leaves_the_model_and_credits_as_they_were(
+    own_redis: OwnRedis, monkeypatch: pytest.MonkeyPatch, data_dir: Path
+) -> None:
+    """Redis answers PING but refuses to queue (an ACL user without write commands): the job
+    is created, then failed as not started; the model is back to draft, nothing is held and
+    no "training did not finish" email goes out."""
+    training_settings(monkeypatch)
+    uid = make_user(100)
+    model_id = draft_with_photos(uid)
+    admin = redis.Redis.from_url(own_redis.url)
+    admin.acl_setuser("reader", enabled=True, passwords=["+secret"], commands=["+@read", "+ping"])
+    admin.close()
+    monkeypatch.setenv("PHOTOAI_REDIS_URL", own_redis.url.replace("//", "//reader:secret@"))
+    get_settings.cache_clear()
+    redis_probe.reset_cache()
+    with pytest.raises(QueueUnavailable, match="nothing was charged"):
+        training.start_training(uid, model_id)
+    model = model_row(model_id)
+    assert (model.status, model.job_id) == ("draft", None)
+    assert credits.balance(uid) == 100 == credits.ledger_sum(uid)
+    assert _unfinished(uid) == []
+    mails = list((data_dir / "outbox").glob("*.eml"))
+    assert not any("did not finish" in mail.read_text() for mail in mails)
