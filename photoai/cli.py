@@ -21,7 +21,8 @@ def reap(_args: argparse.Namespace) -> int:
     """One pass of the stale-job reaper, for cron or for an operator in a hurry."""
     from photoai.services import jobs
 
-    print(json.dumps(jobs.reap_stale()))
+    report = jobs.reap_stale()
+    print(json.dumps({outcome: report[outcome] for outcome in jobs.REAP_OUTCOMES}))
     return 0
 
 

@@ -45,8 +45,10 @@ def get_engine() -> Engine:
     global _engine, _engine_pid, _engine_url
     url = get_settings().resolved_database_url
     if _engine is None or _engine_pid != os.getpid() or _engine_url != url:
-        if _engine is not None and _engine_pid == os.getpid():
-            _engine.dispose()
+        if _engine is not None:
+            # In a forked child the pooled connections belong to the parent: drop them
+            # without closing them, which would end the parent's sessions too.
+            _engine.dispose(close=_engine_pid == os.getpid())
         _engine = make_engine(url)
         _engine_pid = os.getpid()
         _engine_url = url

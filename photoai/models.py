@@ -235,6 +235,9 @@ class Job(SQLModel, table=True):
     heartbeat_at: datetime | None = None
     finished_at: datetime | None = None
     deadline_at: datetime | None = None
+    # Who runs the current attempt (`liveness.Claimant` as JSON), so a dead worker's job is
+    # recovered as soon as that worker is provably gone.
+    claimed_by: str = Field(default="", max_length=255)
 
 
 class CreditHold(SQLModel, table=True):

@@ -42,7 +42,7 @@ from photoai.services.generation_runs import (
     is_demo_only,
     run_generation,
 )
-from photoai.services.queue import enqueue
+from photoai.services.queue import check_available
 from photoai.services.styles import (
     Style,
     get_pack,
@@ -356,8 +356,10 @@ def submit(user_id: int, options: GenerationOptions, request_key: str) -> list[i
 
     Repeating a call with the same `request_key` returns the same jobs and holds nothing
     more. If a hold is refused part-way through a pack (spending raced elsewhere), the jobs
-    this call made are failed, which gives their credits back, and the refusal is raised.
+    this call made are failed, which gives their credits back, and the refusal is raised; the
+    same when the queue cannot take them (`QueueUnavailable`, checked before anything is held).
     """
+    check_available()
     settings = get_settings()
     specs = _plan(user_id, options, request_key, settings)
     references = [hold_reference(user_id, request_key, n) for n in range(len(specs))]
@@ -391,8 +393,7 @@ def submit(user_id: int, options: GenerationOptions, request_key: str) -> list[i
         for job_id in created:
             jobs.fail(job_id, f"Not started: {exc}")
         raise
-    for job_id in created:
-        enqueue(job_id)
+    jobs.dispatch(created)
     return job_ids
 
 

@@ -1,26 +1,30 @@
 """Jobs: a `Job` row is the truth about every long operation; a queue only carries it out.
 
 A job is claimed with one conditional UPDATE, so two workers (or an RQ retry racing the
-reaper) never run it at once. While a handler runs, a heartbeat thread stamps the row; a worker
-that dies stops stamping, and `reap_stale` hands its job to another attempt or fails it and
-releases its held credits. Handlers register by job kind and receive the job id only.
+reaper) never run it at once; the claim records which process took it. While a handler runs, a
+heartbeat thread stamps the row. `reap_stale` hands the job of a worker that is provably dead
+(see `liveness`) to another attempt at once, that of a worker that merely went silent after
+`job_stale_after_seconds`, or fails it and releases its held credits. Handlers register by job
+kind and receive the job id only.
 """
 
 import json
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
+import redis
 from sqlalchemy import or_, select, update
 from sqlmodel import Session, col
 
 from photoai.db import session_scope
 from photoai.models import Job, JobStatus, utcnow
-from photoai.services import credits
+from photoai.services import credits, liveness
 from photoai.services.low_credits import notify_quietly
 from photoai.settings import get_settings
 
@@ -116,12 +120,32 @@ def _hold_for(
 
 
 def _after_create(job_id: int, user_id: int | None, held: bool, enqueue_now: bool) -> None:
+    if enqueue_now:
+        dispatch([job_id])
     if held and user_id is not None:
         notify_quietly(user_id)
-    if enqueue_now:
-        from photoai.services.queue import enqueue
 
-        enqueue(job_id)
+
+def _check_queue() -> None:
+    from photoai.services.queue import check_available
+
+    check_available()
+
+
+def dispatch(job_ids: list[int]) -> None:
+    """Queue jobs just created. If the queue is unavailable, every one of them is failed as
+    "not started" (which releases its credits: nothing stays held for a job nobody will run)
+    and `QueueUnavailable` is raised with its message for the user; a job already sent to RQ
+    then finds its row finished and does nothing."""
+    from photoai.services.queue import QueueUnavailable, enqueue
+
+    try:
+        for job_id in job_ids:
+            enqueue(job_id)
+    except QueueUnavailable as exc:
+        for job_id in job_ids:
+            fail(job_id, f"Not started: {exc}")
+        raise
 
 
 def create(
@@ -134,7 +158,10 @@ def create(
     deadline: timedelta | None = None,
     enqueue_now: bool = True,
 ) -> int:
-    """Create the row, hold its credits in the same transaction, then queue it."""
+    """Create the row, hold its credits in the same transaction, then queue it (refused with
+    `QueueUnavailable` before anything is written when the queue is known to be down)."""
+    if enqueue_now:
+        _check_queue()
     with session_scope() as s:
         job = _new_job(s, kind, user_id, payload, deadline)
         assert job.id is not None
@@ -170,6 +197,8 @@ def create_once(
     In PostgreSQL a twin waits on the hold's unique index until the first transaction ends,
     then finds the job that owns the hold and rolls its own row back.
     """
+    if enqueue_now:
+        _check_queue()
     with session_scope() as s:
         job = _new_job(s, kind, user_id, payload, deadline)
         _hold_for(s, job, user_id, credits_to_hold, hold_reference, hold_description)
@@ -223,6 +252,7 @@ def claim(job_id: int) -> bool:
                 started_at=now,
                 heartbeat_at=now,
                 updated_at=now,
+                claimed_by=liveness.current().to_text(),
             )
             .returning(col(Job.id))
         ).scalar_one_or_none()
@@ -366,21 +396,98 @@ def run(job_id: int) -> str:
     return "waiting"
 
 
-def reap_stale() -> dict[str, int]:
-    """Recover jobs whose worker died and fail jobs past their deadline.
+def _dead_claims(s: Session) -> list[tuple[int, int, int, str]]:
+    """Running jobs (not yet handed to a provider) whose claiming process is provably dead."""
+    from photoai.services.redis_conn import get_redis
 
-    A running job with no heartbeat for `job_stale_after_seconds` and no provider attached goes
-    back to the queue while attempts remain, else fails. Any unfinished job past `deadline_at`
-    fails, so nothing stays queued or running forever; both release held credits.
+    rows = s.execute(
+        select(
+            col(Job.id),
+            col(Job.attempts),
+            col(Job.max_attempts),
+            col(Job.claimed_by),
+            col(Job.heartbeat_at),
+        ).where(
+            col(Job.status) == JobStatus.RUNNING.value,
+            col(Job.external_id) == "",
+            col(Job.claimed_by) != "",
+        )
+    ).all()
+    # Another host's worker is dead when RQ says so and the job's heartbeat (stamped by the
+    # work horse itself, which can outlive its worker) has missed two beats.
+    silent_before = utcnow() - timedelta(seconds=2 * get_settings().job_heartbeat_seconds)
+    conn = get_redis()
+    dead = []
+    for job_id, attempts, max_attempts, claimed_by, heartbeat_at in rows:
+        claimant = liveness.Claimant.from_text(claimed_by)
+        if claimant is None:
+            continue
+        if liveness.process_gone(claimant) or (
+            conn is not None
+            and claimant.rq_worker
+            and heartbeat_at is not None
+            and heartbeat_at < silent_before
+            and _rq_forgot(conn, claimant.rq_worker)
+        ):
+            dead.append((int(job_id), int(attempts), int(max_attempts), str(claimed_by)))
+    return dead
+
+
+def _rq_forgot(conn: redis.Redis, worker_name: str) -> bool:
+    """RQ no longer knows the worker; a Redis failure proves nothing."""
+    from photoai.services.redis_conn import report_failure
+
+    try:
+        return not liveness.rq_worker_alive(conn, worker_name)
+    except redis.RedisError as exc:
+        report_failure(exc)
+        return False
+
+
+def _give_back(job_id: int, claimed_by: str) -> bool:
+    """Put a dead claimant's job back in the queue, unless it moved on meanwhile."""
+    with session_scope() as s:
+        return (
+            s.execute(
+                update(Job)
+                .where(
+                    col(Job.id) == job_id,
+                    col(Job.status) == JobStatus.RUNNING.value,
+                    col(Job.claimed_by) == claimed_by,
+                )
+                .values(
+                    status=JobStatus.QUEUED.value,
+                    error="The worker running it stopped; retrying.",
+                    updated_at=utcnow(),
+                )
+                .returning(col(Job.id))
+            ).scalar_one_or_none()
+            is not None
+        )
+
+
+REAP_OUTCOMES = ("recovered", "requeued", "resent", "failed", "expired")
+
+
+def reap_stale() -> Counter[str]:
+    """Recover jobs whose worker died and fail jobs past their deadline; says what it did
+    (an empty, falsy Counter when nothing needed doing).
+
+    A running job whose claimant is provably dead goes back to the queue at once; one with no
+    heartbeat for `job_stale_after_seconds` (and no provider attached) too. Either fails
+    instead when no attempts remain. Any unfinished job past `deadline_at` fails, so nothing
+    stays queued or running forever; failures release held credits. Queued rows whose queue
+    entry was lost are sent again (a no-op for those the queue still holds). When the queue
+    is down, sending waits for a later pass.
     """
-    from photoai.services.queue import enqueue
+    from photoai.services.queue import QueueUnavailable, enqueue
 
     settings = get_settings()
     now = utcnow()
     stale_before = now - timedelta(seconds=settings.job_stale_after_seconds)
-    counts = {"requeued": 0, "failed": 0, "expired": 0, "resent": 0}
+    counts: Counter[str] = Counter()
     with session_scope() as s:
-        expired = list(
+        expired = set(
             s.execute(
                 select(col(Job.id)).where(
                     col(Job.status).in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
@@ -388,6 +495,7 @@ def reap_stale() -> dict[str, int]:
                 )
             ).scalars()
         )
+        dead = _dead_claims(s)
         stale = list(
             s.execute(
                 select(col(Job.id), col(Job.attempts), col(Job.max_attempts)).where(
@@ -411,17 +519,34 @@ def reap_stale() -> dict[str, int]:
     for job_id in expired:
         if fail(job_id, "Timed out: the job did not finish before its deadline."):
             counts["expired"] += 1
-    for job_id, attempts, max_attempts in stale:
-        if job_id in expired:
+    to_send: list[tuple[int, str]] = []
+    handled = set(expired)
+    for job_id, attempts, max_attempts, claimed_by in dead:
+        if job_id in handled:
             continue
+        handled.add(job_id)
+        if attempts >= max_attempts:
+            if fail(job_id, f"The worker stopped during attempt {attempts} of {max_attempts}."):
+                counts["failed"] += 1
+        elif _give_back(job_id, claimed_by):
+            counts["recovered"] += 1
+            to_send.append((job_id, "recovered"))
+    for job_id, attempts, max_attempts in stale:
+        if job_id in handled:
+            continue
+        handled.add(job_id)
         if attempts >= max_attempts:
             if fail(job_id, f"The worker stopped during attempt {attempts} of {max_attempts}."):
                 counts["failed"] += 1
         else:
-            enqueue(job_id)
-            counts["requeued"] += 1
-    for job_id in forgotten:
-        if job_id not in expired:
-            enqueue(job_id)
-            counts["resent"] += 1
+            to_send.append((job_id, "requeued"))
+    to_send += [(job_id, "resent") for job_id in forgotten if job_id not in handled]
+    for job_id, what in to_send:
+        try:
+            outcome = enqueue(job_id)
+        except QueueUnavailable:
+            log.warning("the queue is unavailable: %s jobs wait for the next pass", len(to_send))
+            break
+        if what != "recovered" and not outcome.startswith("already"):
+            counts[what] += 1
     return counts

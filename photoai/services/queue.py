@@ -1,7 +1,13 @@
 """Where jobs run: RQ on Redis when it is reachable, else a worker thread in this process.
 
 Both paths call the same `photoai.tasks.run_job(job_id)`, so the embedded default exercises
-exactly the code that production workers run.
+exactly the code that production workers run. With `redis_required`, a Redis that does not
+answer is an error the user sees (`QueueUnavailable`), never a hang; without it, jobs fall back
+to this process.
+
+Each photoai job has one RQ job id, so sending a job again while it is queued, scheduled for a
+retry or running on a live worker changes nothing: the reaper and a user's repeat cannot pile
+up duplicates.
 """
 
 import logging
@@ -9,17 +15,38 @@ import queue
 import threading
 import time
 
+import redis
 from rq import Queue, Retry
+from rq.exceptions import NoSuchJobError
+from rq.job import Job as RQJob
+from rq.job import JobStatus as RQStatus
+from rq.registry import StartedJobRegistry
 
-from photoai.services.redis_conn import get_redis
+from photoai.services.liveness import rq_worker_alive
+from photoai.services.redis_conn import get_redis, report_failure
 from photoai.settings import get_settings
 
 log = logging.getLogger(__name__)
 RETRY_INTERVALS = [5, 30, 120]
+QUEUE_UNAVAILABLE = (
+    "The job queue is unavailable right now; nothing was charged. Please try again in a minute."
+)
+_WAITING = (RQStatus.QUEUED, RQStatus.SCHEDULED, RQStatus.DEFERRED)
 
 _local_queue: "queue.Queue[int]" = queue.Queue()
 _local_worker: threading.Thread | None = None
 _local_lock = threading.Lock()
+
+
+class QueueUnavailable(Exception):
+    """Redis is required for jobs and does not answer; the message is meant for the user."""
+
+    def __init__(self, message: str = QUEUE_UNAVAILABLE) -> None:
+        super().__init__(message)
+
+
+def rq_job_id(job_id: int) -> str:
+    return f"photoai-job-{job_id}"
 
 
 def rq_queue() -> Queue | None:
@@ -29,24 +56,72 @@ def rq_queue() -> Queue | None:
     return Queue(get_settings().queue_name, connection=conn)
 
 
+def check_available() -> None:
+    """Refuse up front (before any row or credit moves) when jobs could not be queued."""
+    if not get_settings().redis_required:
+        return
+    conn = get_redis()
+    if conn is None:
+        raise QueueUnavailable()
+    try:
+        conn.ping()
+    except redis.RedisError as exc:
+        report_failure(exc)
+        raise QueueUnavailable() from exc
+
+
 def enqueue(job_id: int) -> str:
-    """Queue a job id; returns which backend took it ("rq" or "in-process")."""
-    settings = get_settings()
+    """Queue a job id; says what happened ("rq", "already queued", "already running" or
+    "in-process"). Raises `QueueUnavailable` when Redis is required and down."""
+    required = get_settings().redis_required
     rq = rq_queue()
     if rq is not None:
+        try:
+            return _enqueue_once(rq, job_id)
+        except redis.exceptions.LockError:
+            return "already queued"  # another process is queueing it right now
+        except redis.RedisError as exc:
+            report_failure(exc)
+            if required:
+                raise QueueUnavailable() from exc
+            log.warning("job %s runs in this process: Redis failed (%s)", job_id, exc)
+    elif required:
+        raise QueueUnavailable()
+    _ensure_local_worker()
+    _local_queue.put(job_id)
+    return "in-process"
+
+
+def _enqueue_once(rq: Queue, job_id: int) -> str:
+    rq_id = rq_job_id(job_id)
+    settings = get_settings()
+    with rq.connection.lock(f"photoai:enqueue:{rq_id}", timeout=10, blocking_timeout=5):
+        try:
+            existing: RQJob | None = RQJob.fetch(rq_id, connection=rq.connection)
+        except NoSuchJobError:
+            existing = None
+        if existing is not None:
+            status = existing.get_status(refresh=False)
+            if status in _WAITING:
+                return "already queued"
+            if status == RQStatus.STARTED and rq_worker_alive(
+                rq.connection, existing.worker_name or ""
+            ):
+                return "already running"
+            # Finished, failed, or left behind by a dead worker: replace it.
+            StartedJobRegistry(queue=rq).remove_executions(existing)
+            existing.delete()
         rq.enqueue(
             "photoai.tasks.run_job",
             job_id,
+            job_id=rq_id,
             job_timeout=settings.job_timeout_seconds,
             retry=Retry(max=settings.job_max_attempts - 1, interval=RETRY_INTERVALS),
             result_ttl=3600,
             failure_ttl=7 * 24 * 3600,
             description=f"job {job_id}",
         )
-        return "rq"
-    _ensure_local_worker()
-    _local_queue.put(job_id)
-    return "in-process"
+    return "rq"
 
 
 def _ensure_local_worker() -> None:

@@ -31,7 +31,7 @@ from photoai.models import (
 )
 from photoai.services import jobs, maintenance
 from photoai.services.photo_checks import PhotoLimits, find_duplicate, inspect_photo
-from photoai.services.queue import enqueue
+from photoai.services.queue import QueueUnavailable, check_available, enqueue
 from photoai.services.storage import get_storage, photo_key, thumb_key
 from photoai.services.training_runs import (
     KIND,
@@ -375,8 +375,10 @@ def start_training(user_id: int, model_id: int) -> int:
 
     Raises TrainingError for anything the user can fix, and the credits module's
     InsufficientCredits / SpendingBlocked (user-facing messages too) when the hold is refused;
-    in every refusal the model is left as it was.
+    in every refusal the model is left as it was, also when the queue cannot take the job
+    (`QueueUnavailable`, whose message is for the user too).
     """
+    check_available()
     settings = get_settings()
     provider = settings.trainer
     problem = trainer_problem(provider, settings)
@@ -400,7 +402,7 @@ def start_training(user_id: int, model_id: int) -> int:
             )
         if accepted > settings.max_photos:
             raise TrainingError(f"Remove some photos: a model takes at most {settings.max_photos}.")
-        previous = (model.status, model.error, model.provider, model.cost_credits)
+        previous = (model.status, model.error, model.provider, model.cost_credits, model.job_id)
         name = model.name
         claimed = s.execute(
             update(PersonalModel)
@@ -432,23 +434,35 @@ def start_training(user_id: int, model_id: int) -> int:
             enqueue_now=False,
         )
     except BaseException:
-        status, error, old_provider, old_cost = previous
-        with session_scope() as s:
-            s.execute(
-                update(PersonalModel)
-                .where(
-                    col(PersonalModel.id) == model_id,
-                    col(PersonalModel.status) == ModelStatus.QUEUED.value,
-                )
-                .values(status=status, error=error, provider=old_provider, cost_credits=old_cost)
-            )
+        _put_back(model_id, previous)
         raise
     with session_scope() as s:
         s.execute(
             update(PersonalModel).where(col(PersonalModel.id) == model_id).values(job_id=job_id)
         )
-    enqueue(job_id)
+    try:
+        enqueue(job_id)
+    except QueueUnavailable as exc:
+        # Unlinked first, so failing the job (which releases its credits) neither marks the
+        # model failed nor emails the user about a training that never started.
+        _put_back(model_id, previous)
+        jobs.fail(job_id, f"Not started: {exc}")
+        raise
     return job_id
+
+
+def _put_back(model_id: int, previous: tuple[str, str, str, int, int | None]) -> None:
+    """Return a model whose training did not start to the state it was in."""
+    status, error, provider, cost, job_id = previous
+    with session_scope() as s:
+        s.execute(
+            update(PersonalModel)
+            .where(
+                col(PersonalModel.id) == model_id,
+                col(PersonalModel.status) == ModelStatus.QUEUED.value,
+            )
+            .values(status=status, error=error, provider=provider, cost_credits=cost, job_id=job_id)
+        )
 
 
 def retry_training(user_id: int, model_id: int) -> int:

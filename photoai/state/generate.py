@@ -14,11 +14,12 @@ from reflex.event import EventSpec
 
 from photoai.services import credits, gallery, generation, styles
 from photoai.services.generation import GenerationOptions, RequestView
+from photoai.services.queue import QueueUnavailable
 from photoai.state.session import SessionState
 
 DOUBLE_SUBMIT_SECONDS = 3.0
 RECENT_IMAGES = 12
-USER_ERRORS = (generation.GenerationError, credits.CreditError)
+USER_ERRORS = (generation.GenerationError, credits.CreditError, QueueUnavailable)
 EDITABLE_OPTIONS = frozenset(
     {"source", "prompt", "negative_prompt", "aspect_ratio", "count", "seed"}
 )

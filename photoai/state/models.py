@@ -12,6 +12,7 @@ import reflex as rx
 from reflex.event import EventSpec
 
 from photoai.services import credits, training
+from photoai.services.queue import QueueUnavailable
 from photoai.services.training import ModelView, PhotoView
 from photoai.settings import get_settings
 from photoai.state.display import when
@@ -25,7 +26,7 @@ STATUS_LABELS = {
     "ready": "Ready",
     "failed": "Failed",
 }
-USER_ERRORS = (training.TrainingError, credits.CreditError)
+USER_ERRORS = (training.TrainingError, credits.CreditError, QueueUnavailable)
 PROGRESS_STEP_BYTES = 256 * 1024
 
 

@@ -1,0 +1,104 @@
+"""Real `python worker.py` processes: start-up on a full queue, and recovery after a SIGKILL."""
+
+import logging
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+from photoai.models import JobStatus
+from photoai.services import credits, jobs, queue
+from photoai.services import redis_conn as redis_probe
+from photoai.settings import get_settings
+from tests import jobs_support, worker_support
+from tests.factories import make_user
+
+log = logging.getLogger(__name__)
+
+STARTS = 8
+JOBS_PER_START = 4
+FINISH_WITHIN_SECONDS = 30.0
+
+
+@pytest.fixture
+def worker_env(monkeypatch: pytest.MonkeyPatch, redis_conn: redis.Redis) -> None:
+    monkeypatch.setenv("PHOTOAI_JOB_HEARTBEAT_SECONDS", "1")
+    get_settings.cache_clear()
+    redis_probe.reset_cache()
+
+
+def _statuses(job_ids: list[int]) -> list[str]:
+    return [jobs.get(job_id).status for job_id in job_ids]  # type: ignore[union-attr]
+
+
+def test_worker_started_on_a_full_queue_runs_every_job(
+    pg: str, worker_env: None, tmp_path: Path
+) -> None:
+    """Each start finds jobs already queued; no work horse may hang (issue 8, item 1)."""
+    uid = make_user(1000)
+    hangs: list[int] = []
+    for start in range(STARTS):
+        job_ids = [
+            jobs.create(jobs_support.KIND, user_id=uid, credits_to_hold=1)
+            for _ in range(JOBS_PER_START)
+        ]
+        worker = worker_support.start_worker(tmp_path / f"worker-{start}.log")
+        try:
+            finished = worker_support.wait_until(
+                lambda ids=job_ids: all(s == JobStatus.SUCCEEDED for s in _statuses(ids)),
+                FINISH_WITHIN_SECONDS,
+            )
+        finally:
+            worker_support.stop(worker)
+        if not finished:
+            hangs.append(start)
+            # Finish the stuck rows so the next start measures only its own jobs.
+            for job_id in job_ids:
+                jobs.fail(job_id, "hung in the test")
+    log.warning("worker starts on a full queue: %s tries, %s hangs", STARTS, len(hangs))
+    assert hangs == [], f"{len(hangs)} of {STARTS} starts left jobs unfinished: {hangs}"
+
+
+RECOVER_WITHIN_SECONDS = 30.0
+
+
+def test_job_of_a_killed_worker_is_recovered_when_a_worker_starts(
+    pg: str, worker_env: None, tmp_path: Path
+) -> None:
+    """SIGKILL a worker and its work horse mid-job, start another: the job runs again at once,
+    not after the 120 s heartbeat timeout, and its credits are released exactly once
+    (issue 8, item 7)."""
+    assert get_settings().job_stale_after_seconds == 120
+    uid = make_user(10)
+    pid_file = tmp_path / "horse.pid"
+    job_id = jobs.create(
+        jobs_support.KIND,
+        user_id=uid,
+        credits_to_hold=2,
+        payload={"first_attempt_seconds": 600, "pid_file": str(pid_file)},
+    )
+    first = worker_support.start_worker(tmp_path / "first.log")
+    try:
+        assert worker_support.wait_until(pid_file.exists, 60.0), "the first attempt never began"
+    finally:
+        worker_support.kill_tree(first)
+    assert jobs.get(job_id).status == JobStatus.RUNNING  # type: ignore[union-attr]
+    assert credits.balance(uid) == 8
+    started = time.monotonic()
+    second = worker_support.start_worker(tmp_path / "second.log")
+    try:
+        recovered = worker_support.wait_until(
+            lambda: jobs.get(job_id).status == JobStatus.SUCCEEDED,  # type: ignore[union-attr]
+            RECOVER_WITHIN_SECONDS,
+        )
+        took = time.monotonic() - started
+    finally:
+        worker_support.stop(second)
+    log.warning("job of a killed worker finished %.1f s after a new worker started", took)
+    assert recovered, f"not recovered within {RECOVER_WITHIN_SECONDS} s"
+    view = jobs.get(job_id)
+    assert view is not None and view.attempts == 2
+    assert credits.balance(uid) == 10 == credits.ledger_sum(uid)
+    q = queue.rq_queue()
+    assert q is not None and q.count == 0
