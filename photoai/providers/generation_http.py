@@ -10,7 +10,8 @@ import base64
 import binascii
 import mimetypes
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -79,10 +80,20 @@ def make_client(timeout: float, detect_policy: PolicyDetector) -> httpx.Client:
 def post_billable(
     client: httpx.Client, url: str, body: dict[str, Any], headers: dict[str, str]
 ) -> dict[str, Any]:
-    """The one POST that starts paid work; a timeout after sending says "maybe submitted"."""
-    return http.json_object(
-        http.send(client, "POST", url, creating=True, json=body, headers=headers)
-    )
+    """The one POST that starts paid work; see `http` for what counts as "maybe submitted"."""
+    return http.create(client, "POST", url, json=body, headers=headers)
+
+
+@contextmanager
+def accepted_answer() -> Iterator[None]:
+    """Around reading the answer to a billable POST that succeeded: the provider took (and
+    billed) the work, so an answer we cannot use is "maybe submitted", never safe to repeat."""
+    try:
+        yield
+    except ProviderUnavailable as exc:
+        if exc.maybe_submitted:
+            raise
+        raise ProviderUnavailable(str(exc), maybe_submitted=True) from exc
 
 
 def sniff_image_type(data: bytes) -> str | None:

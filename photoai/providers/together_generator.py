@@ -11,6 +11,7 @@ from typing import Any
 from photoai.providers.base import ProviderUnavailable
 from photoai.providers.generation_base import GeneratedOutput, GenerationRequest
 from photoai.providers.generation_http import (
+    accepted_answer,
     make_client,
     mentions_content_policy,
     output_from_b64,
@@ -80,10 +81,11 @@ class TogetherGenerator:
 
     def generate(self, request: GenerationRequest) -> list[GeneratedOutput]:
         answer = post_billable(self._client, self._url, self._body(request), self._headers)
-        items = answer.get("data")
-        if not isinstance(items, list) or not items:
-            raise ProviderUnavailable("Together answered without images")
-        return [_output(item, request.seed) for item in items]
+        with accepted_answer():
+            items = answer.get("data")
+            if not isinstance(items, list) or not items:
+                raise ProviderUnavailable("Together answered without images")
+            return [_output(item, request.seed) for item in items]
 
     def close(self) -> None:
         self._client.close()

@@ -10,7 +10,9 @@ settled, a training abandoned on our side is cancelled at the provider, and the 
 A POST that creates a training is never repeated blindly. Before it the job's external id is
 set to SUBMITTING; a worker that dies mid-submit leaves that mark, so the job is not handed to
 another attempt (which could start and bill a second training) but failed by the reconciler
-with the credits returned.
+with the credits returned. A submit whose answer leaves it open whether the provider accepted
+it (a timeout, an unreadable 2xx: "maybe submitted") is looked up at the provider instead;
+when the provider cannot say, the job fails visibly with the credits returned.
 """
 
 import base64
@@ -39,6 +41,7 @@ from photoai.providers.base import (
     ProviderRateLimited,
     ProviderRejected,
     ProviderUnavailable,
+    Submitted,
     Trainer,
     TrainingRequest,
     TrainingState,
@@ -58,6 +61,7 @@ log = logging.getLogger(__name__)
 
 KIND = "training"
 SUBMITTING = "submitting"
+UNCONFIRMED = "The training service did not confirm the training, so it was not repeated."
 PROVIDER_FILES_ROUTE = "/provider-files"
 WEBHOOK_ROUTE = "/api/webhooks"
 _ACTIVE_MODEL = (ModelStatus.QUEUED.value, ModelStatus.TRAINING.value)
@@ -235,11 +239,10 @@ def run_training(job_id: int) -> jobs.Outcome:
         raise jobs.PermanentJobError(f"The training service refused the request: {exc}") from exc
     except ProviderUnavailable as exc:
         if exc.maybe_submitted:
-            raise jobs.PermanentJobError(
-                "The training service did not confirm the training, so it was not repeated."
-            ) from exc
-        jobs.set_external(job_id, provider, "")
-        raise
+            submitted = _find_unconfirmed(trainer, request, exc)
+        else:
+            jobs.set_external(job_id, provider, "")
+            raise
     except ProviderRateLimited:
         jobs.set_external(job_id, provider, "")
         raise
@@ -259,6 +262,23 @@ def run_training(job_id: int) -> jobs.Outcome:
         # Deleted or expired while we were submitting: do not let the provider train for nothing.
         _cancel_quietly(provider, submitted.external_id)
     return jobs.Outcome.WAITING
+
+
+def _find_unconfirmed(
+    trainer: Trainer, request: TrainingRequest, failure: ProviderUnavailable
+) -> Submitted:
+    """A submit that may have been accepted is looked up, never sent again (a second POST
+    could start, and bill, a second training). Not found, or no way to look: the job fails
+    visibly and its credits go back."""
+    log.warning("training %s may have been submitted: %s", request.reference, failure)
+    try:
+        found = trainer.find_submitted(request)
+    except ProviderError as exc:
+        log.warning("looking up training %s failed: %s", request.reference, exc)
+        found = None
+    if found is None:
+        raise jobs.PermanentJobError(UNCONFIRMED) from failure
+    return found
 
 
 # --- provider updates --------------------------------------------------------------------------
@@ -530,10 +550,7 @@ def reconcile_trainings() -> dict[str, int]:
             if (
                 heartbeat_at is not None
                 and heartbeat_at < stale_before
-                and jobs.fail(
-                    job_id,
-                    "The training service did not confirm the training, so it was not repeated.",
-                )
+                and jobs.fail(job_id, UNCONFIRMED)
             ):
                 counts["interrupted"] += 1
             continue

@@ -661,3 +661,22 @@ def test_an_outage_is_retried_and_then_fails_with_credits_back(
     job = job_row(job_id)
     assert job.status == "failed" and "Failed after 3 attempts" in job.error
     assert credits.balance(uid) == 10 == credits.ledger_sum(uid)
+
+
+def test_a_garbled_answer_is_not_asked_for_again(
+    providers: tuple[FakeTogether, FakeFalRun, FakeFal],
+) -> None:
+    """Together made (and billed) the pictures but its 200 arrived unreadable: the request
+    fails with the credits back instead of paying for the batch a second time."""
+    together, _, _ = providers
+    uid = make_user(10)
+    draft_with_photos(uid)
+    together.garble_next(path_prefix=GENERATIONS)
+    [job_id] = generation.submit(uid, GenerationOptions("instant", prompt="hi"), "garbled-01")
+    work_burst()
+    jobs.run(job_id)  # what the queue's retry of this job would do
+    assert len(together.calls_to("POST", GENERATIONS)) == 1
+    job = job_row(job_id)
+    assert (job.status, job.attempts) == ("failed", 1)
+    assert "did not confirm the pictures, so the request was not repeated" in job.error
+    assert credits.balance(uid) == 10 == credits.ledger_sum(uid)

@@ -25,6 +25,7 @@ from photoai.settings import get_settings
 from tests import photos
 from tests.factories import make_user
 from tests.fakes.fal_server import FakeFal
+from tests.fakes.replicate_server import FakeReplicate
 from tests.training_support import (
     MIN_PHOTOS,
     age_job,
@@ -395,6 +396,47 @@ def test_an_unconfirmed_submit_is_never_repeated(fal: FakeFal) -> None:
     assert "did not confirm the training" in model_row(model_id).error
     assert len(fal.calls_to("POST", "/fal-ai/")) == 1
     assert credits.balance(uid) == 100
+
+
+def test_a_garbled_acceptance_is_never_posted_again(fal: FakeFal) -> None:
+    """fal took the training but its 200 arrived unreadable: fal cannot look a request up by
+    anything of ours, so the job fails visibly with the credits back; no second POST."""
+    fal.garble_next(method="POST", path_prefix="/fal-ai/")
+    uid = make_user(100)
+    model_id = draft_with_photos(uid)
+    job_id = training.start_training(uid, model_id)
+    work_burst()
+    jobs.run(job_id)  # what the queue's retry of this job would do
+    assert len(fal.calls_to("POST", "/fal-ai/")) == 1 and len(fal.requests) == 1
+    job = job_row(job_id)
+    assert (job.status, job.attempts) == ("failed", 1)
+    assert "did not confirm the training, so it was not repeated" in model_row(model_id).error
+    assert credits.balance(uid) == 100 == credits.ledger_sum(uid)
+
+
+def test_a_garbled_acceptance_at_replicate_is_found_and_kept(
+    env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replicate lists trainings with their input: the one our submit started is adopted."""
+    with FakeReplicate() as replicate:
+        replicate.use(monkeypatch)
+        replicate.garble_next(method="POST", path_prefix="/v1/models/ostris/")
+        uid = make_user(100)
+        model_id = draft_with_photos(uid)
+        job_id = training.start_training(uid, model_id)
+        work_burst()
+        jobs.run(job_id)
+        [training_id] = replicate.trainings
+        assert len(replicate.calls_to("POST", "/v1/models/ostris/")) == 1
+        job = job_row(job_id)
+        assert (job.status, job.external_id) == ("running", training_id)
+        assert model_row(model_id).status == "training"
+        assert credits.balance(uid) == 70
+        replicate.complete(training_id, deliver=False)
+        age_job(job_id, silent_for=301)
+        training.reconcile_trainings()
+    assert model_row(model_id).status == "ready"
+    assert credits.balance(uid) == 70 == credits.ledger_sum(uid)
 
 
 def test_a_worker_killed_mid_submit_fails_instead_of_resubmitting(fal: FakeFal) -> None:
