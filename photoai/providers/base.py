@@ -57,17 +57,6 @@ class PhotoCountLimits:
     min_photos: int
     max_photos: int | None = None
 
-    def within(self, other: "PhotoCountLimits") -> "PhotoCountLimits":
-        """The range both allow (it may be empty: min above max)."""
-        highs = [high for high in (self.max_photos, other.max_photos) if high is not None]
-        return PhotoCountLimits(
-            max(self.min_photos, other.min_photos), min(highs) if highs else None
-        )
-
-    @property
-    def empty(self) -> bool:
-        return self.max_photos is not None and self.max_photos < self.min_photos
-
 
 @dataclass(frozen=True)
 class TrainingStatus:

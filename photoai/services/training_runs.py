@@ -77,6 +77,7 @@ _PROVIDER_KEYS = re.compile(
 
 # --- trainers ----------------------------------------------------------------------------------
 
+TRAINERS = ("demo", "fal", "replicate")
 _trainers: dict[str, tuple[Settings, Trainer]] = {}
 _trainers_lock = threading.Lock()
 
@@ -84,6 +85,8 @@ _trainers_lock = threading.Lock()
 def trainer_problem(name: str, settings: Settings | None = None) -> str | None:
     """What an operator still has to configure before `name` can train; None when ready."""
     settings = settings or get_settings()
+    if name not in TRAINERS:
+        return f"unknown trainer {name!r}"
     if name == "fal" and not settings.fal_key:
         return "PHOTOAI_FAL_KEY is not set"
     if name == "replicate":
@@ -96,10 +99,29 @@ def trainer_problem(name: str, settings: Settings | None = None) -> str | None:
             )
             if not value
         ]
-        return f"{', '.join(missing)} not set" if missing else None
-    if name not in ("demo", "fal", "replicate"):
-        return f"unknown trainer {name!r}"
+        if missing:
+            return f"{', '.join(missing)} not set"
+    fewest, most = photo_range(settings)
+    if most < fewest:
+        return (
+            f"PHOTOAI_MAX_PHOTOS is {settings.max_photos}, below the {fewest} photos the "
+            f"{name} trainer needs"
+        )
     return None
+
+
+def photo_range(settings: Settings | None = None) -> tuple[int, int]:
+    """(fewest, most) photos a training takes here: the operator's PHOTOAI_MIN_PHOTOS and
+    PHOTOAI_MAX_PHOTOS narrowed to what the configured trainer itself accepts, so a model is
+    never sent with fewer photos than its trainer needs (fal's portrait trainer: 10)."""
+    settings = settings or get_settings()
+    fewest, most = settings.min_photos, settings.max_photos
+    if settings.trainer in TRAINERS:
+        own = trainer_for(settings.trainer).photo_limits
+        fewest = max(fewest, own.min_photos)
+        if own.max_photos is not None:
+            most = min(most, own.max_photos)
+    return fewest, most
 
 
 def trainer_for(name: str) -> Trainer:
@@ -215,8 +237,9 @@ def run_training(job_id: int) -> jobs.Outcome:
     assert view is not None
     provider = str(view.payload["provider"])
     work = _load_work(job_id, int(view.payload["model_id"]))
-    if len(work.photo_keys) < settings.min_photos:
-        raise jobs.PermanentJobError(f"Training needs at least {settings.min_photos} photos.")
+    fewest, _ = photo_range(settings)
+    if len(work.photo_keys) < fewest:
+        raise jobs.PermanentJobError(f"Training needs at least {fewest} photos.")
     storage = get_storage(settings)
     zip_key = training_zip_key(work.user_id, work.model_id, job_id)
     storage.put(zip_key, _zip_photos(storage, work.photo_keys), "application/zip")
