@@ -19,6 +19,7 @@ import httpx
 
 from photoai.providers.base import (
     MAX_WEIGHTS_BYTES,
+    ProviderError,
     ProviderRateLimited,
     ProviderRejected,
     ProviderUnavailable,
@@ -71,25 +72,37 @@ def send(
     """
     try:
         response = client.request(method, url, **kwargs)
-    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-        raise ProviderUnavailable(f"cannot reach the provider: {exc!r}") from exc
     except httpx.TransportError as exc:
-        raise ProviderUnavailable(
-            f"no answer from the provider: {exc!r}", maybe_submitted=creating
-        ) from exc
+        raise transport_failure(exc, creating=creating) from exc
+    failure = status_failure(response, creating=creating)
+    if failure is not None:
+        raise failure
+    return response
+
+
+def transport_failure(exc: BaseException | None, *, creating: bool) -> ProviderUnavailable:
+    """A request that got no answer: nothing was sent when the connection was never made;
+    anything else may have reached the provider. (An SDK passes its wrapped httpx error.)"""
+    if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
+        return ProviderUnavailable(f"cannot reach the provider: {exc!r}")
+    return ProviderUnavailable(f"no answer from the provider: {exc!r}", maybe_submitted=creating)
+
+
+def status_failure(response: httpx.Response, *, creating: bool) -> ProviderError | None:
+    """The classified error a non-2xx answer stands for; None for a 2xx."""
     if response.status_code == 429:
-        raise ProviderRateLimited(retry_after(response), error_detail(response))
+        return ProviderRateLimited(retry_after(response), error_detail(response))
     if response.status_code >= 500:
-        raise ProviderUnavailable(
+        return ProviderUnavailable(
             f"provider error {response.status_code}: {error_detail(response)}",
             maybe_submitted=creating and response.status_code in GATEWAY_LOST_BACKEND,
         )
     if response.status_code >= 400:
-        raise ProviderRejected(
+        return ProviderRejected(
             f"provider refused ({response.status_code}): {error_detail(response)}",
             status_code=response.status_code,
         )
-    return response
+    return None
 
 
 def json_object(response: httpx.Response, *, creating: bool = False) -> dict[str, Any]:
