@@ -59,6 +59,7 @@ __all__ = [
     "get_model",
     "handle_webhook",
     "list_models",
+    "photo_range",
     "reconcile_trainings",
     "remove_photo",
     "retry_training",
