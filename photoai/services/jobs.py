@@ -225,29 +225,6 @@ def _owners_of(user_id: int, new_jobs: list[NewJob]) -> list[int]:
     return [int(rows[reference]) for reference in references]
 
 
-def create_once(
-    kind: str,
-    *,
-    user_id: int,
-    hold_reference: str,
-    credits_to_hold: int,
-    payload: dict[str, Any] | None = None,
-    hold_description: str = "",
-    deadline: timedelta | None = None,
-    enqueue_now: bool = True,
-) -> Created:
-    """A job keyed by the caller's hold reference (one click, say): a repeat, even a
-    concurrent one, gets the first job back and holds nothing more (see `create_many`)."""
-    [created] = create_many(
-        kind,
-        user_id=user_id,
-        new_jobs=[NewJob(hold_reference, credits_to_hold, payload or {}, hold_description)],
-        deadline=deadline,
-        enqueue_now=enqueue_now,
-    )
-    return created
-
-
 def get(job_id: int) -> JobView | None:
     with session_scope() as s:
         job = s.get(Job, job_id)
