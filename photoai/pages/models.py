@@ -32,8 +32,11 @@ def models_page() -> rx.Component:
         "/models",
         rx.hstack(
             rx.text(
-                "A personal model learns your face from 10-20 photos, then generates new "
-                "photos of you.",
+                "A personal model learns your face from ",
+                ModelsState.min_photos,
+                "-",
+                ModelsState.max_photos,
+                " photos, then generates new photos of you.",
                 color=rx.color("gray", 11),
             ),
             rx.spacer(),

@@ -51,6 +51,14 @@ class Submitted:
 
 
 @dataclass(frozen=True)
+class PhotoCountLimits:
+    """How many photos a training takes; `max_photos` None means no limit of its own."""
+
+    min_photos: int
+    max_photos: int | None = None
+
+
+@dataclass(frozen=True)
 class TrainingStatus:
     """The provider's view of a training; `progress` is None when the provider does not say.
 
@@ -117,9 +125,18 @@ class WebhookRejected(Exception):
 
 class Trainer(Protocol):
     name: str
+    photo_limits: PhotoCountLimits
+    """What the provider's trainer itself accepts; the service narrows the operator's range
+    to it, so a training is never sent with fewer photos than the trainer needs."""
 
     def submit(self, request: TrainingRequest) -> Submitted:
         """Start a training. Never retried inside the adapter: a repeat may bill twice."""
+        ...
+
+    def find_submitted(self, request: TrainingRequest) -> Submitted | None:
+        """The training a submit of `request` started, when a submit may have been accepted
+        but did not say so ("maybe submitted"); None when the provider shows none, or offers
+        no way to look one up. Asked instead of submitting again."""
         ...
 
     def status(self, external_id: str) -> TrainingStatus: ...

@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from photoai.providers.base import (
+    PhotoCountLimits,
     ProviderRejected,
     Submitted,
     TrainingRequest,
@@ -39,6 +40,7 @@ _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 
 class DemoTrainer:
     name = NAME
+    photo_limits = PhotoCountLimits(min_photos=1)
 
     def __init__(
         self, storage: Storage, seconds: float, now: Callable[[], float] = time.time
@@ -53,6 +55,10 @@ class DemoTrainer:
             raise ProviderRejected("the training photos zip is missing")
         submitted_ms = int(self._now() * 1000)
         return Submitted(external_id=f"{_PREFIX}{submitted_ms}:{request.images_key}")
+
+    def find_submitted(self, request: TrainingRequest) -> Submitted | None:
+        """A demo submit never leaves this machine, so it is never in doubt."""
+        return None
 
     def status(self, external_id: str) -> TrainingStatus:
         submitted_ms, images_key = _parse(external_id)

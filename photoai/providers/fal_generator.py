@@ -12,6 +12,7 @@ from typing import Any
 from photoai.providers.base import ProviderUnavailable
 from photoai.providers.generation_base import GeneratedOutput, GenerationRequest
 from photoai.providers.generation_http import (
+    accepted_answer,
     make_client,
     mentions_content_policy,
     output_from_url,
@@ -82,26 +83,27 @@ class FalGenerator:
 
     def generate(self, request: GenerationRequest) -> list[GeneratedOutput]:
         answer = post_billable(self._client, self._url, self._body(request), self._headers)
-        images = answer.get("images")
-        if not isinstance(images, list) or not images:
-            raise ProviderUnavailable("fal answered without images")
-        flags = answer.get("has_nsfw_concepts")
-        flags = flags if isinstance(flags, list) else []
-        seed = answer.get("seed")
-        seed = seed if isinstance(seed, int) else request.seed
-        outputs = []
-        for index, image in enumerate(images):
-            if not isinstance(image, dict):
-                raise ProviderUnavailable("fal sent an image entry that is not an object")
-            outputs.append(
-                output_from_url(
-                    image.get("url"),
-                    content_type=image.get("content_type"),
-                    seed=seed,
-                    flagged=index < len(flags) and flags[index] is True,
+        with accepted_answer():
+            images = answer.get("images")
+            if not isinstance(images, list) or not images:
+                raise ProviderUnavailable("fal answered without images")
+            flags = answer.get("has_nsfw_concepts")
+            flags = flags if isinstance(flags, list) else []
+            seed = answer.get("seed")
+            seed = seed if isinstance(seed, int) else request.seed
+            outputs = []
+            for index, image in enumerate(images):
+                if not isinstance(image, dict):
+                    raise ProviderUnavailable("fal sent an image entry that is not an object")
+                outputs.append(
+                    output_from_url(
+                        image.get("url"),
+                        content_type=image.get("content_type"),
+                        seed=seed,
+                        flagged=index < len(flags) and flags[index] is True,
+                    )
                 )
-            )
-        return outputs
+            return outputs
 
     def close(self) -> None:
         self._client.close()

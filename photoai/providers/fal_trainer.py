@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from photoai.providers import http
 from photoai.providers.base import (
     WEBHOOK_TOLERANCE_SECONDS,
+    PhotoCountLimits,
     ProviderRejected,
     ProviderUnavailable,
     Submitted,
@@ -37,6 +38,8 @@ from photoai.providers.base import (
 from photoai.settings import Settings
 
 NAME = "fal"
+PORTRAIT_TRAINER_MIN_PHOTOS = 10  # fal-ai/flux-lora-portrait-trainer
+FAST_TRAINER_MIN_PHOTOS = 4  # fal-ai/flux-lora-fast-training
 JWKS_MAX_AGE_SECONDS = 24 * 3600
 JWKS_MIN_REFRESH_SECONDS = 60
 _STATES = {"IN_QUEUE": TrainingState.QUEUED, "IN_PROGRESS": TrainingState.RUNNING}
@@ -105,6 +108,9 @@ class FalTrainer:
         self._base = settings.fal_queue_base.rstrip("/")
         self._app = settings.fal_trainer_app.strip("/")
         self._jwks_url = settings.fal_jwks_url
+        self.photo_limits = PhotoCountLimits(
+            PORTRAIT_TRAINER_MIN_PHOTOS if self._portrait else FAST_TRAINER_MIN_PHOTOS
+        )
         self._client = client or httpx.Client(
             timeout=httpx.Timeout(settings.provider_timeout_seconds, connect=5.0)
         )
@@ -119,28 +125,39 @@ class FalTrainer:
         root = "/".join(self._app.split("/")[:2])
         return f"{self._base}/{root}/requests/{request_id}"
 
+    @property
+    def _portrait(self) -> bool:
+        return "portrait" in self._app
+
     def _input(self, request: TrainingRequest) -> dict[str, Any]:
         body: dict[str, Any] = {"images_data_url": request.images_url, "steps": request.steps}
-        if "portrait" in self._app:
+        if self._portrait:
             body["trigger_phrase"] = request.trigger_word
         else:
             body |= {"trigger_word": request.trigger_word, "create_masks": True, "is_style": False}
         return body
 
     def submit(self, request: TrainingRequest) -> Submitted:
-        response = http.send(
+        accepted = http.create(
             self._client,
             "POST",
             f"{self._base}/{self._app}",
-            creating=True,
             params={"fal_webhook": request.webhook_url},
             json=self._input(request),
             headers=self._headers(),
         )
-        request_id = http.json_object(response).get("request_id")
+        request_id = accepted.get("request_id")
         if not isinstance(request_id, str) or not request_id:
-            raise ProviderUnavailable("fal accepted the training but sent no request id")
+            raise ProviderUnavailable(
+                "fal accepted the training but sent no request id", maybe_submitted=True
+            )
         return Submitted(external_id=request_id)
+
+    def find_submitted(self, request: TrainingRequest) -> Submitted | None:
+        """fal's queue API can neither list requests nor find one by a reference of ours (its
+        only handle is the request id the lost answer carried), so the honest answer is None:
+        the caller fails the job visibly instead of paying for a second training."""
+        return None
 
     def status(self, external_id: str) -> TrainingStatus:
         body = http.json_object(

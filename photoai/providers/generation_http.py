@@ -10,7 +10,8 @@ import base64
 import binascii
 import mimetypes
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -51,6 +52,23 @@ def require(value: str, variable: str) -> str:
     return value.strip()
 
 
+def policy_violation(
+    response: httpx.Response, detect_policy: PolicyDetector
+) -> ContentPolicyViolation | None:
+    """A 4xx answer (not 429) refusing on content grounds, in the provider's own words."""
+    if not 400 <= response.status_code < 500 or response.status_code == 429:
+        return None
+    response.read()
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    reason = detect_policy(body)
+    if not reason:
+        return None
+    return ContentPolicyViolation(reason[:300], status_code=response.status_code)
+
+
 def make_client(timeout: float, detect_policy: PolicyDetector) -> httpx.Client:
     """A client whose 4xx answers on content grounds raise ContentPolicyViolation.
 
@@ -59,30 +77,37 @@ def make_client(timeout: float, detect_policy: PolicyDetector) -> httpx.Client:
     """
 
     def refuse_on_policy(response: httpx.Response) -> None:
-        if not 400 <= response.status_code < 500 or response.status_code == 429:
-            return
-        response.read()
-        try:
-            body = response.json()
-        except ValueError:
-            return
-        reason = detect_policy(body)
-        if reason:
-            raise ContentPolicyViolation(reason[:300], status_code=response.status_code)
+        refusal = policy_violation(response, detect_policy)
+        if refusal is not None:
+            raise refusal
 
     return httpx.Client(
-        timeout=httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT)),
-        event_hooks={"response": [refuse_on_policy]},
+        timeout=client_timeout(timeout), event_hooks={"response": [refuse_on_policy]}
     )
+
+
+def client_timeout(timeout: float) -> httpx.Timeout:
+    """The whole call may take `timeout`; connecting gives up sooner (nothing was sent yet)."""
+    return httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT))
 
 
 def post_billable(
     client: httpx.Client, url: str, body: dict[str, Any], headers: dict[str, str]
 ) -> dict[str, Any]:
-    """The one POST that starts paid work; a timeout after sending says "maybe submitted"."""
-    return http.json_object(
-        http.send(client, "POST", url, creating=True, json=body, headers=headers)
-    )
+    """The one POST that starts paid work; see `http` for what counts as "maybe submitted"."""
+    return http.create(client, "POST", url, json=body, headers=headers)
+
+
+@contextmanager
+def accepted_answer() -> Iterator[None]:
+    """Around reading the answer to a billable POST that succeeded: the provider took (and
+    billed) the work, so an answer we cannot use is "maybe submitted", never safe to repeat."""
+    try:
+        yield
+    except ProviderUnavailable as exc:
+        if exc.maybe_submitted:
+            raise
+        raise ProviderUnavailable(str(exc), maybe_submitted=True) from exc
 
 
 def sniff_image_type(data: bytes) -> str | None:

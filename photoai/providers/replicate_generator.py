@@ -94,7 +94,9 @@ class ReplicateGenerator:
         )
         prediction_id = prediction.get("id")
         if not isinstance(prediction_id, str) or not prediction_id:
-            raise ProviderUnavailable("Replicate accepted the prediction but sent no id")
+            raise ProviderUnavailable(
+                "Replicate accepted the prediction but sent no id", maybe_submitted=True
+            )
         try:
             while prediction.get("status") in _RUNNING:
                 if self._clock() + self._poll_interval > deadline:

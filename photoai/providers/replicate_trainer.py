@@ -24,6 +24,7 @@ import httpx
 from photoai.providers import http
 from photoai.providers.base import (
     WEBHOOK_TOLERANCE_SECONDS,
+    PhotoCountLimits,
     ProviderRejected,
     ProviderUnavailable,
     Submitted,
@@ -60,6 +61,8 @@ def _webhook_key(secret: str) -> bytes | None:
 
 class ReplicateTrainer:
     name = NAME
+    # ostris/flux-dev-lora-trainer suggests 10 or more but refuses no count.
+    photo_limits = PhotoCountLimits(min_photos=1)
 
     def __init__(self, settings: Settings, client: httpx.Client | None = None) -> None:
         self._token = settings.replicate_api_token
@@ -142,18 +145,31 @@ class ReplicateTrainer:
             "webhook": request.webhook_url,
             "webhook_events_filter": WEBHOOK_EVENTS,
         }
-        response = http.send(
+        accepted = http.create(
             self._client,
             "POST",
             f"{self._base}/v1/models/{self._trainer}/versions/{version}/trainings",
-            creating=True,
             json=body,
             headers=self._headers(),
         )
-        training_id = http.json_object(response).get("id")
+        training_id = accepted.get("id")
         if not isinstance(training_id, str) or not training_id:
-            raise ProviderUnavailable("Replicate accepted the training but sent no id")
+            raise ProviderUnavailable(
+                "Replicate accepted the training but sent no id", maybe_submitted=True
+            )
         return Submitted(external_id=training_id)
+
+    def find_submitted(self, request: TrainingRequest) -> Submitted | None:
+        """Replicate lists the account's trainings newest first, each with its input; the
+        photo zip link is unique to one job, so the first page shows a submit just made."""
+        listing = self._get("/v1/trainings").get("results")
+        for training in listing if isinstance(listing, list) else []:
+            if not isinstance(training, dict) or not isinstance(training.get("id"), str):
+                continue
+            inputs = training.get("input")
+            if isinstance(inputs, dict) and inputs.get("input_images") == request.images_url:
+                return Submitted(external_id=training["id"])
+        return None
 
     def status(self, external_id: str) -> TrainingStatus:
         return _from_training(self._get(f"/v1/trainings/{external_id}"))

@@ -2,26 +2,35 @@
 
 Together cannot train FLUX LoRAs but runs one from any `.safetensors` URL (`image_loras`), and
 its reference-image models give a likeness straight from the uploaded photos: FLUX.2 takes a
-list (`reference_images`), Kontext edits a single photo (`image_url`). Plain httpx instead of
-the SDK because the SDK retries POSTs on 429/5xx, and each of those could be billed.
+list (`reference_images`), Kontext edits a single photo (`image_url`).
+
+It goes through Together's own SDK with `max_retries=0`: by default the SDK retries a POST on
+timeouts, 408/409/429 and 5xx, and every repeat could be billed. The SDK's errors are sorted
+by the same rules as every other provider's (`providers.http`), from the httpx answer or
+error each of them carries, and the answer is read as raw JSON, so an unreadable 2xx is
+"maybe submitted" here too.
 """
 
 from typing import Any
 
+import httpx
+from together import APIConnectionError, APIStatusError, Together
+
+from photoai.providers import http
 from photoai.providers.base import ProviderUnavailable
 from photoai.providers.generation_base import GeneratedOutput, GenerationRequest
 from photoai.providers.generation_http import (
-    make_client,
+    accepted_answer,
+    client_timeout,
     mentions_content_policy,
     output_from_b64,
     output_from_url,
-    post_billable,
+    policy_violation,
     require,
 )
 from photoai.settings import Settings
 
 NAME = "together"
-GENERATIONS_PATH = "/v1/images/generations"
 OUTPUT_FORMAT = "jpeg"
 
 
@@ -41,13 +50,15 @@ class TogetherGenerator:
     name = NAME
 
     def __init__(self, settings: Settings) -> None:
-        key = require(settings.together_api_key, "PHOTOAI_TOGETHER_API_KEY")
-        self._headers = {"Authorization": f"Bearer {key}"}
-        self._url = settings.together_base_url.rstrip("/") + GENERATIONS_PATH
+        self._client = Together(
+            api_key=require(settings.together_api_key, "PHOTOAI_TOGETHER_API_KEY"),
+            base_url=settings.together_base_url.rstrip("/"),
+            timeout=client_timeout(settings.generation_timeout_seconds),
+            max_retries=0,
+        )
         self._model = settings.together_model
         self._lora_model = settings.together_lora_model
         self._instant_model = settings.together_instant_model
-        self._client = make_client(settings.generation_timeout_seconds, _policy_reason)
 
     def supports(self, request: GenerationRequest) -> bool:
         """Anything but a model that lives only at Replicate (a trained version, no LoRA URL)."""
@@ -79,11 +90,25 @@ class TogetherGenerator:
         return body
 
     def generate(self, request: GenerationRequest) -> list[GeneratedOutput]:
-        answer = post_billable(self._client, self._url, self._body(request), self._headers)
-        items = answer.get("data")
-        if not isinstance(items, list) or not items:
-            raise ProviderUnavailable("Together answered without images")
-        return [_output(item, request.seed) for item in items]
+        answer = http.json_object(self._post(self._body(request)), creating=True)
+        with accepted_answer():
+            items = answer.get("data")
+            if not isinstance(items, list) or not items:
+                raise ProviderUnavailable("Together answered without images")
+            return [_output(item, request.seed) for item in items]
+
+    def _post(self, body: dict[str, Any]) -> httpx.Response:
+        """The one billable call, as the raw httpx answer; failures sorted like `http.send`."""
+        try:
+            return self._client.images.with_raw_response.generate(**body).http_response
+        except APIStatusError as exc:
+            raise (
+                policy_violation(exc.response, _policy_reason)
+                or http.status_failure(exc.response, creating=True)
+                or ProviderUnavailable(f"Together answered {exc.status_code}", maybe_submitted=True)
+            ) from exc
+        except APIConnectionError as exc:
+            raise http.transport_failure(exc.__cause__, creating=True) from exc
 
     def close(self) -> None:
         self._client.close()

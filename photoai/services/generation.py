@@ -8,9 +8,10 @@ carry user-facing messages too.
 Submitting is idempotent per click: the page sends a fresh `request_key` with each click, and
 the hold of the n-th job of that click is named `gen:{user}:{key}:{n}`. Holds are unique by
 reference in the ledger, so a double submit (two tabs, a retried request) finds the first
-hold and returns the job that owns it; in PostgreSQL a concurrent twin waits on the unique
-index until the first transaction ends (`jobs.create_once` does this: the job row and its hold
-are one transaction, and a twin rolls its own row back). Running the jobs is in
+holds and returns the jobs that own them; in PostgreSQL a concurrent twin waits on the unique
+index until the first transaction ends (`jobs.create_many` does this: every job row of the
+click and its hold are ONE transaction, so a pack is all or nothing, and a twin rolls its own
+rows back). Running the jobs is in
 `generation_runs`; importing this module registers its handler with the job runner.
 """
 
@@ -337,8 +338,8 @@ def _owners(user_id: int, references: list[str]) -> dict[str, int]:
 
 
 def _require_funds(user_id: int, amount: int) -> None:
-    """Refuse up front what the holds would refuse, so a pack the user cannot afford leaves
-    no trace; the holds themselves stay the authority when spending races."""
+    """Refuse up front what the holds would refuse, before any row is written; the holds
+    themselves stay the authority when spending races."""
     with session_scope() as s:
         balance, blocked = s.execute(
             select(col(User.credit_balance), col(User.spending_blocked)).where(
@@ -354,10 +355,12 @@ def _require_funds(user_id: int, amount: int) -> None:
 def submit(user_id: int, options: GenerationOptions, request_key: str) -> list[int]:
     """Queue the request (one job per style of a pack) and hold its credits; the job ids.
 
-    Repeating a call with the same `request_key` returns the same jobs and holds nothing
-    more. If a hold is refused part-way through a pack (spending raced elsewhere), the jobs
-    this call made are failed, which gives their credits back, and the refusal is raised; the
-    same when the queue cannot take them (`QueueUnavailable`, checked before anything is held).
+    All or nothing: every job and hold of the request is written in one transaction, so a
+    refused hold, an error or a crash part-way through a pack leaves none of it; the jobs are
+    queued once it commits. Repeating a call with the same `request_key` returns the same
+    jobs and holds nothing more. The queue is checked before anything is written
+    (`QueueUnavailable`); if it fails after the commit, the jobs are failed as "not started",
+    which gives their credits back.
     """
     check_available()
     settings = get_settings()
@@ -366,35 +369,33 @@ def submit(user_id: int, options: GenerationOptions, request_key: str) -> list[i
     owners = _owners(user_id, references)
     if len(owners) == len(specs):
         return [owners[reference] for reference in references]
-    _require_funds(
-        user_id,
-        sum(spec.credits for spec, ref in zip(specs, references, strict=True) if ref not in owners),
-    )
-    job_ids: list[int] = []
-    created: list[int] = []
+    missing = [
+        (spec, reference)
+        for spec, reference in zip(specs, references, strict=True)
+        if reference not in owners
+    ]
+    needed = sum(spec.credits for spec, _ in missing)
+    _require_funds(user_id, needed)
     try:
-        for spec, reference in zip(specs, references, strict=True):
-            if reference in owners:
-                job_ids.append(owners[reference])
-                continue
-            made = jobs.create_once(
-                KIND,
-                user_id=user_id,
-                hold_reference=reference,
-                credits_to_hold=spec.credits,
-                payload=spec.to_payload(),
-                hold_description=f"{spec.count} x {spec.label}",
-                enqueue_now=False,
-            )
-            job_ids.append(made.job_id)
-            if made.new:
-                created.append(made.job_id)
-    except credits.CreditError as exc:
-        for job_id in created:
-            jobs.fail(job_id, f"Not started: {exc}")
-        raise
-    jobs.dispatch(created)
-    return job_ids
+        made = jobs.create_many(
+            KIND,
+            user_id=user_id,
+            new_jobs=[
+                jobs.NewJob(
+                    hold_reference=reference,
+                    credits_to_hold=spec.credits,
+                    payload=spec.to_payload(),
+                    hold_description=f"{spec.count} x {spec.label}",
+                )
+                for spec, reference in missing
+            ],
+        )
+    except credits.InsufficientCredits as exc:
+        # Spending raced the check above; name the whole request's price, not one hold's.
+        raise credits.InsufficientCredits(needed, credits.balance(user_id)) from exc
+    for (_, reference), created in zip(missing, made, strict=True):
+        owners[reference] = created.job_id
+    return [owners[reference] for reference in references]
 
 
 # --- following requests ------------------------------------------------------------------------

@@ -14,6 +14,9 @@ Decisions, so the UI and support can rely on them:
   captured goes back to the user when the job finishes (`jobs.succeed` releases the rest).
 - A refusal (content policy, invalid request, no generator for the mode) fails the job at once;
   outages and rate limits raise, so the job runner retries with the images already kept.
+- A batch a provider may have taken without our hearing back (a timeout after sending, an
+  unreadable answer: "maybe submitted") fails the job with the credits back instead: the
+  answer was the only way to get those images, and asking again would pay for them twice.
 """
 
 import json
@@ -33,7 +36,7 @@ from sqlmodel import col
 
 from photoai.db import session_scope
 from photoai.models import GeneratedImage, Job, JobStatus, ModelStatus, PersonalModel, TrainingPhoto
-from photoai.providers.base import ProviderError, ProviderRejected
+from photoai.providers.base import ProviderError, ProviderRejected, ProviderUnavailable
 from photoai.providers.demo_generator import MAX_SEED, DemoGenerator
 from photoai.providers.demo_generator import NAME as DEMO
 from photoai.providers.generation_base import (
@@ -58,6 +61,10 @@ from photoai.settings import Settings, get_settings
 log = logging.getLogger(__name__)
 
 KIND = "generation"
+UNCONFIRMED = (
+    "The image service did not confirm the pictures, so the request was not repeated; your "
+    "credits are back in your balance."
+)
 THUMB_SIDE = 384
 # libwebp's effort 2 instead of the default 4: measured 7 ms instead of 14 ms per 384 px
 # thumbnail, for files about 3 % larger (bench/generation_delivery.py).
@@ -265,9 +272,14 @@ def _build_request(
 
 
 def _generate(request: GenerationRequest, chain: Chain) -> tuple[str, list[GeneratedOutput]]:
-    """Refusals end the job with a reason the user can read; outages raise for a retry."""
+    """Refusals end the job with a reason the user can read; outages raise for a retry,
+    unless a provider may have taken the batch (a retry would pay for it twice)."""
     try:
         return generate_with_fallback(request, chain)
+    except ProviderUnavailable as exc:
+        if exc.maybe_submitted:
+            raise jobs.PermanentJobError(UNCONFIRMED) from exc
+        raise
     except ContentPolicyViolation as exc:
         raise jobs.PermanentJobError(
             "The image service refused this request on content grounds; try describing the "

@@ -119,9 +119,9 @@ def _hold_for(
     credits.hold(user_id, amount, reference=reference, description=description, session=s)
 
 
-def _after_create(job_id: int, user_id: int | None, held: bool, enqueue_now: bool) -> None:
+def _after_create(job_ids: list[int], user_id: int | None, held: bool, enqueue_now: bool) -> None:
     if enqueue_now:
-        dispatch([job_id])
+        dispatch(job_ids)
     if held and user_id is not None:
         notify_quietly(user_id)
 
@@ -170,7 +170,7 @@ def create(
                 raise ValueError("only a user's job can hold credits")
             _hold_for(s, job, user_id, credits_to_hold, f"job:{job.id}", hold_description)
         job_id = job.id
-    _after_create(job_id, user_id, bool(credits_to_hold), enqueue_now)
+    _after_create([job_id], user_id, bool(credits_to_hold), enqueue_now)
     return job_id
 
 
@@ -180,40 +180,77 @@ class Created:
     new: bool
 
 
-def create_once(
+@dataclass(frozen=True)
+class NewJob:
+    """One job of a `create_many` batch, keyed by its hold reference."""
+
+    hold_reference: str
+    credits_to_hold: int
+    payload: dict[str, Any]
+    hold_description: str = ""
+
+
+def create_many(
     kind: str,
     *,
     user_id: int,
-    hold_reference: str,
-    credits_to_hold: int,
-    payload: dict[str, Any] | None = None,
-    hold_description: str = "",
+    new_jobs: list[NewJob],
     deadline: timedelta | None = None,
     enqueue_now: bool = True,
-) -> Created:
-    """A job keyed by the caller's hold reference (one click, say): a repeat, even a
-    concurrent one, gets the first job back and holds nothing more.
+) -> list[Created]:
+    """Several jobs and their holds in ONE transaction, queued only after it commits.
 
-    In PostgreSQL a twin waits on the hold's unique index until the first transaction ends,
-    then finds the job that owns the hold and rolls its own row back.
+    All or nothing: a refused hold, an error or a crash part-way leaves none of them (a pack
+    of styles is one purchase). Keyed by the hold references (one click, say): a repeat, even
+    a concurrent one, gets the first batch back and holds nothing more. In PostgreSQL a twin
+    waits on the first hold's unique index until the first transaction ends, then finds the
+    job that owns it and rolls its own rows back. A crash between commit and queueing loses
+    nothing: the reaper re-sends queued rows whose queue entry is missing.
     """
     if enqueue_now:
         _check_queue()
     with session_scope() as s:
-        job = _new_job(s, kind, user_id, payload, deadline)
-        _hold_for(s, job, user_id, credits_to_hold, hold_reference, hold_description)
+        job_ids = _insert_batch(s, kind, user_id, new_jobs, deadline)
+        if job_ids is None:
+            s.rollback()
+    if job_ids is None:
+        return [Created(job_id, new=False) for job_id in _owners_of(user_id, new_jobs)]
+    _after_create(job_ids, user_id, True, enqueue_now)
+    return [Created(job_id, new=True) for job_id in job_ids]
+
+
+def _insert_batch(
+    s: Session, kind: str, user_id: int, new_jobs: list[NewJob], deadline: timedelta | None
+) -> list[int] | None:
+    """The new jobs' ids, or None as soon as another job turns out to own one of the holds."""
+    job_ids: list[int] = []
+    for item in new_jobs:
+        job = _new_job(s, kind, user_id, item.payload, deadline)
+        _hold_for(s, job, user_id, item.credits_to_hold, item.hold_reference, item.hold_description)
         twin = s.execute(
             select(col(Job.id)).where(
-                col(Job.hold_reference) == hold_reference, col(Job.id) != job.id
+                col(Job.hold_reference) == item.hold_reference, col(Job.id) != job.id
             )
         ).scalar_one_or_none()
         if twin is not None:
-            s.rollback()
-            return Created(int(twin), new=False)
+            return None
         assert job.id is not None
-        job_id = job.id
-    _after_create(job_id, user_id, True, enqueue_now)
-    return Created(job_id, new=True)
+        job_ids.append(job.id)
+    return job_ids
+
+
+def _owners_of(user_id: int, new_jobs: list[NewJob]) -> list[int]:
+    """The jobs a committed twin made for these holds, in the same order."""
+    references = [item.hold_reference for item in new_jobs]
+    with session_scope() as s:
+        rows = dict(
+            s.execute(
+                select(col(Job.hold_reference), col(Job.id)).where(
+                    col(Job.user_id) == user_id, col(Job.hold_reference).in_(references)
+                )
+            ).all()
+        )
+    return [int(rows[reference]) for reference in references]
 
 
 def get(job_id: int) -> JobView | None:

@@ -39,6 +39,7 @@ from photoai.services.training_runs import (
     apply_provider_update,
     handle_webhook,
     on_training_finished,
+    photo_range,
     reconcile_trainings,
     run_training,
     trainer_for,
@@ -59,6 +60,7 @@ __all__ = [
     "get_model",
     "handle_webhook",
     "list_models",
+    "photo_range",
     "reconcile_trainings",
     "remove_photo",
     "retry_training",
@@ -227,13 +229,14 @@ def get_model(user_id: int, model_id: int) -> ModelDetail:
     )
     accepted = sum(1 for p in photos if p.accepted)
     editable = model.status in _EDITABLE
+    fewest, most = photo_range(settings)
     return ModelDetail(
         model=_model_view(model, accepted),
         photos=views,
-        min_photos=settings.min_photos,
-        max_photos=settings.max_photos,
+        min_photos=fewest,
+        max_photos=most,
         can_edit_photos=editable,
-        can_train=editable and settings.min_photos <= accepted <= settings.max_photos,
+        can_train=editable and fewest <= accepted <= most,
         training_cost=settings.training_cost_credits,
         job_id=model.job_id,
     )
@@ -291,14 +294,15 @@ def add_photo(user_id: int, model_id: int, filename: str, data: bytes) -> PhotoV
     if len(data) > settings.max_upload_bytes:
         limit_mb = settings.max_upload_bytes // (1024 * 1024)
         raise TrainingError(f"Larger than the {limit_mb} MB limit for one photo.")
+    _, most = photo_range(settings)
     with session_scope() as s:
-        _require_room(s, _owned_model(s, user_id, model_id), settings.max_photos)
+        _require_room(s, _owned_model(s, user_id, model_id), most)
     limits = PhotoLimits.from_settings(settings)
     verdict = inspect_photo(data, label, limits)
     storage = get_storage(settings)
     with session_scope() as s:
         model = _owned_model(s, user_id, model_id, lock=True)
-        _require_room(s, model, settings.max_photos)
+        _require_room(s, model, most)
         reason = verdict.reason
         if verdict.accepted:
             earlier = s.execute(
@@ -395,13 +399,13 @@ def start_training(user_id: int, model_id: int) -> int:
                 else "This model is already training."
             )
         accepted = _accepted_count(s, model_id)
-        if accepted < settings.min_photos:
+        fewest, most = photo_range(settings)
+        if accepted < fewest:
             raise TrainingError(
-                f"Add at least {settings.min_photos} good photos to start training "
-                f"(this model has {accepted})."
+                f"Add at least {fewest} good photos to start training (this model has {accepted})."
             )
-        if accepted > settings.max_photos:
-            raise TrainingError(f"Remove some photos: a model takes at most {settings.max_photos}.")
+        if accepted > most:
+            raise TrainingError(f"Remove some photos: a model takes at most {most}.")
         previous = (model.status, model.error, model.provider, model.cost_credits, model.job_id)
         name = model.name
         claimed = s.execute(

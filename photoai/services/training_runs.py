@@ -10,7 +10,9 @@ settled, a training abandoned on our side is cancelled at the provider, and the 
 A POST that creates a training is never repeated blindly. Before it the job's external id is
 set to SUBMITTING; a worker that dies mid-submit leaves that mark, so the job is not handed to
 another attempt (which could start and bill a second training) but failed by the reconciler
-with the credits returned.
+with the credits returned. A submit whose answer leaves it open whether the provider accepted
+it (a timeout, an unreadable 2xx: "maybe submitted") is looked up at the provider instead;
+when the provider cannot say, the job fails visibly with the credits returned.
 """
 
 import base64
@@ -39,6 +41,7 @@ from photoai.providers.base import (
     ProviderRateLimited,
     ProviderRejected,
     ProviderUnavailable,
+    Submitted,
     Trainer,
     TrainingRequest,
     TrainingState,
@@ -58,6 +61,7 @@ log = logging.getLogger(__name__)
 
 KIND = "training"
 SUBMITTING = "submitting"
+UNCONFIRMED = "The training service did not confirm the training, so it was not repeated."
 PROVIDER_FILES_ROUTE = "/provider-files"
 WEBHOOK_ROUTE = "/api/webhooks"
 _ACTIVE_MODEL = (ModelStatus.QUEUED.value, ModelStatus.TRAINING.value)
@@ -73,6 +77,7 @@ _PROVIDER_KEYS = re.compile(
 
 # --- trainers ----------------------------------------------------------------------------------
 
+TRAINERS = ("demo", "fal", "replicate")
 _trainers: dict[str, tuple[Settings, Trainer]] = {}
 _trainers_lock = threading.Lock()
 
@@ -80,6 +85,8 @@ _trainers_lock = threading.Lock()
 def trainer_problem(name: str, settings: Settings | None = None) -> str | None:
     """What an operator still has to configure before `name` can train; None when ready."""
     settings = settings or get_settings()
+    if name not in TRAINERS:
+        return f"unknown trainer {name!r}"
     if name == "fal" and not settings.fal_key:
         return "PHOTOAI_FAL_KEY is not set"
     if name == "replicate":
@@ -92,10 +99,29 @@ def trainer_problem(name: str, settings: Settings | None = None) -> str | None:
             )
             if not value
         ]
-        return f"{', '.join(missing)} not set" if missing else None
-    if name not in ("demo", "fal", "replicate"):
-        return f"unknown trainer {name!r}"
+        if missing:
+            return f"{', '.join(missing)} not set"
+    fewest, most = photo_range(settings)
+    if most < fewest:
+        return (
+            f"PHOTOAI_MAX_PHOTOS is {settings.max_photos}, below the {fewest} photos the "
+            f"{name} trainer needs"
+        )
     return None
+
+
+def photo_range(settings: Settings | None = None) -> tuple[int, int]:
+    """(fewest, most) photos a training takes here: the operator's PHOTOAI_MIN_PHOTOS and
+    PHOTOAI_MAX_PHOTOS narrowed to what the configured trainer itself accepts, so a model is
+    never sent with fewer photos than its trainer needs (fal's portrait trainer: 10)."""
+    settings = settings or get_settings()
+    fewest, most = settings.min_photos, settings.max_photos
+    if settings.trainer in TRAINERS:
+        own = trainer_for(settings.trainer).photo_limits
+        fewest = max(fewest, own.min_photos)
+        if own.max_photos is not None:
+            most = min(most, own.max_photos)
+    return fewest, most
 
 
 def trainer_for(name: str) -> Trainer:
@@ -211,8 +237,9 @@ def run_training(job_id: int) -> jobs.Outcome:
     assert view is not None
     provider = str(view.payload["provider"])
     work = _load_work(job_id, int(view.payload["model_id"]))
-    if len(work.photo_keys) < settings.min_photos:
-        raise jobs.PermanentJobError(f"Training needs at least {settings.min_photos} photos.")
+    fewest, _ = photo_range(settings)
+    if len(work.photo_keys) < fewest:
+        raise jobs.PermanentJobError(f"Training needs at least {fewest} photos.")
     storage = get_storage(settings)
     zip_key = training_zip_key(work.user_id, work.model_id, job_id)
     storage.put(zip_key, _zip_photos(storage, work.photo_keys), "application/zip")
@@ -235,11 +262,10 @@ def run_training(job_id: int) -> jobs.Outcome:
         raise jobs.PermanentJobError(f"The training service refused the request: {exc}") from exc
     except ProviderUnavailable as exc:
         if exc.maybe_submitted:
-            raise jobs.PermanentJobError(
-                "The training service did not confirm the training, so it was not repeated."
-            ) from exc
-        jobs.set_external(job_id, provider, "")
-        raise
+            submitted = _find_unconfirmed(trainer, request, exc)
+        else:
+            jobs.set_external(job_id, provider, "")
+            raise
     except ProviderRateLimited:
         jobs.set_external(job_id, provider, "")
         raise
@@ -259,6 +285,23 @@ def run_training(job_id: int) -> jobs.Outcome:
         # Deleted or expired while we were submitting: do not let the provider train for nothing.
         _cancel_quietly(provider, submitted.external_id)
     return jobs.Outcome.WAITING
+
+
+def _find_unconfirmed(
+    trainer: Trainer, request: TrainingRequest, failure: ProviderUnavailable
+) -> Submitted:
+    """A submit that may have been accepted is looked up, never sent again (a second POST
+    could start, and bill, a second training). Not found, or no way to look: the job fails
+    visibly and its credits go back."""
+    log.warning("training %s may have been submitted: %s", request.reference, failure)
+    try:
+        found = trainer.find_submitted(request)
+    except ProviderError as exc:
+        log.warning("looking up training %s failed: %s", request.reference, exc)
+        found = None
+    if found is None:
+        raise jobs.PermanentJobError(UNCONFIRMED) from failure
+    return found
 
 
 # --- provider updates --------------------------------------------------------------------------
@@ -530,10 +573,7 @@ def reconcile_trainings() -> dict[str, int]:
             if (
                 heartbeat_at is not None
                 and heartbeat_at < stale_before
-                and jobs.fail(
-                    job_id,
-                    "The training service did not confirm the training, so it was not repeated.",
-                )
+                and jobs.fail(job_id, UNCONFIRMED)
             ):
                 counts["interrupted"] += 1
             continue

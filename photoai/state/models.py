@@ -64,6 +64,8 @@ def photo_row(view: PhotoView) -> dict[str, str]:
 class ModelsState(SessionState):
     models: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     loaded: rx.Field[bool] = rx.field(False)
+    min_photos: rx.Field[int] = rx.field(0)
+    max_photos: rx.Field[int] = rx.field(0)
 
     @rx.var
     def any_active(self) -> bool:
@@ -74,6 +76,7 @@ class ModelsState(SessionState):
         if user is None:
             return self._login_redirect()
         views = await asyncio.to_thread(training.list_models, user.user_id)
+        self.min_photos, self.max_photos = await asyncio.to_thread(training.photo_range)
         self.models = [model_row(v) for v in views]
         self.loaded = True
         return None

@@ -33,7 +33,8 @@ class Call:
 @dataclass
 class Injected:
     """The next `times` matching requests answer `status` (after sleeping `delay` seconds);
-    status 0 with a delay only slows the real answer down."""
+    status 0 with a delay only slows the real answer down, and `garble` does the real work but
+    answers its status with an unreadable body (a proxy mangling a 200, a truncated reply)."""
 
     path_prefix: str
     method: str | None
@@ -42,6 +43,7 @@ class Injected:
     delay: float = 0.0
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    garble: bool = False
 
 
 class FakeProvider:
@@ -100,6 +102,13 @@ class FakeProvider:
         with self._lock:
             self._injected.append(Injected(path_prefix, method, times, delay=seconds))
 
+    def garble_next(
+        self, *, times: int = 1, path_prefix: str = "", method: str | None = None
+    ) -> None:
+        """Carry out the next matching requests for real, but answer each with garbage."""
+        with self._lock:
+            self._injected.append(Injected(path_prefix, method, times, garble=True))
+
     def calls_to(self, method: str, path_prefix: str) -> list[Call]:
         return [c for c in self.calls if c.method == method and c.path.startswith(path_prefix)]
 
@@ -155,6 +164,8 @@ class FakeProvider:
                 else:
                     reply = self.route(method, parts.path, call.query, headers, body)
         status, payload, extra = reply
+        if injected is not None and injected.garble:
+            payload = b"<html><body>502 Bad Gat"
         call.status = status
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         try:

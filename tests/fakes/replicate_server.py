@@ -2,8 +2,9 @@
 
 Shapes follow the reference: Bearer auth, `GET /v1/models/{owner}/{name}` with
 `latest_version`, `POST /v1/models`, `POST /v1/models/{o}/{n}/versions/{v}/trainings`,
-`GET /v1/trainings/{id}`, `POST /v1/trainings/{id}/cancel`, RFC 7807 errors, and the training
-object `{id,status,input,logs,error,output:{version,weights},urls,...}`. The weights link serves
+`GET /v1/trainings` (newest first), `GET /v1/trainings/{id}`, `POST /v1/trainings/{id}/cancel`,
+RFC 7807 errors, and the training object
+`{id,status,input,logs,error,output:{version,weights},urls,...}`. The weights link serves
 a tar holding `output/flux_train_replicate/lora.safetensors`, as the ostris trainer produces.
 Webhooks are signed standard-webhooks style with a whsec_ secret and honour
 `webhook_events_filter`.
@@ -171,6 +172,9 @@ class FakeReplicate(FakeProvider):
         parts = path.strip("/").split("/")
         if parts[:2] == ["v1", "models"]:
             return self._models(method, parts[2:], body)
+        if parts == ["v1", "trainings"] and method == "GET":
+            newest_first = list(reversed(self.trainings.values()))
+            return 200, {"previous": None, "next": None, "results": newest_first}, {}
         if parts[:2] == ["v1", "trainings"] and len(parts) >= 3:
             training = self.trainings.get(parts[2])
             if training is None:

@@ -125,7 +125,17 @@ def test_failure_classes_and_no_blind_retries(fake: FakeFal) -> None:
         trainer.submit(request(steps=0))
     assert invalid.value.status_code == 422 and "body.steps" in str(invalid.value)
 
-    assert len(fake.calls_to("POST", f"/{APP}")) == 4, "every failure was tried exactly once"
+    fake.fail_next(504, method="POST")
+    with pytest.raises(ProviderUnavailable) as gateway:
+        trainer.submit(request())
+    assert gateway.value.maybe_submitted is True, "a gateway lost a backend that may have it"
+
+    fake.garble_next(method="POST")
+    with pytest.raises(ProviderUnavailable) as garbled:
+        trainer.submit(request())
+    assert garbled.value.maybe_submitted is True, "accepted, answer unreadable: never resend"
+
+    assert len(fake.calls_to("POST", f"/{APP}")) == 6, "every failure was tried exactly once"
 
     with pytest.raises(ProviderRejected) as refused:
         make_trainer(fake, fal_key="wrong").submit(request())

@@ -2,6 +2,7 @@
 
 import base64
 import json
+import socket
 from collections.abc import Iterator
 from io import BytesIO
 
@@ -16,9 +17,9 @@ from photoai.providers.generation_base import (
     GeneratorConfigError,
 )
 from photoai.providers.generation_http import fetch_output
-from photoai.providers.together_generator import GENERATIONS_PATH, TogetherGenerator
+from photoai.providers.together_generator import TogetherGenerator
 from photoai.settings import Settings
-from tests.fakes.together_server import FakeTogether, image_bytes
+from tests.fakes.together_server import GENERATIONS, FakeTogether, image_bytes
 
 LORA = "https://files.example/lora.safetensors"
 PHOTOS = ["https://files.example/a.jpg", "https://files.example/b.jpg"]
@@ -42,7 +43,7 @@ def make(fake: FakeTogether, **overrides: object) -> TogetherGenerator:
 
 
 def sent(fake: FakeTogether) -> dict[str, object]:
-    [call] = fake.calls_to("POST", GENERATIONS_PATH)
+    [call] = fake.calls_to("POST", GENERATIONS)
     body: dict[str, object] = json.loads(call.body)
     return body
 
@@ -95,7 +96,7 @@ def test_instant_sends_every_photo_to_flux2_or_the_first_to_kontext(fake: FakeTo
         GenerationRequest(prompt="as an astronaut", reference_image_urls=PHOTOS)
     )
 
-    flux2, edit = (json.loads(c.body) for c in fake.calls_to("POST", GENERATIONS_PATH))
+    flux2, edit = (json.loads(c.body) for c in fake.calls_to("POST", GENERATIONS))
     assert flux2["model"] == "black-forest-labs/FLUX.2-pro"
     assert flux2["reference_images"] == PHOTOS and "image_url" not in flux2
     assert edit["model"] == kontext
@@ -150,6 +151,27 @@ def test_server_errors_are_worth_another_try(fake: FakeTogether, status: int) ->
         make(fake).generate(GenerationRequest(prompt="a cat"))
     assert not caught.value.maybe_submitted
     assert fake.posts() == 1
+
+
+@pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503, 504])
+def test_the_sdk_never_repeats_the_billable_post(fake: FakeTogether, status: int) -> None:
+    """Together's SDK retries these twice by default; each repeat could be billed."""
+    fake.fail_next(status, times=3, retry_after=0)
+    with pytest.raises((ProviderUnavailable, ProviderRateLimited, ProviderRejected)) as caught:
+        make(fake).generate(GenerationRequest(prompt="a cat"))
+    assert fake.posts() == 1
+    gateway = status in (502, 504)
+    assert getattr(caught.value, "maybe_submitted", False) is gateway
+
+
+def test_an_unreachable_server_was_not_sent_anything() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    settings = Settings(_env_file=None, together_api_key="k", together_base_url=closed)  # type: ignore[call-arg]
+    with pytest.raises(ProviderUnavailable) as caught:
+        TogetherGenerator(settings).generate(GenerationRequest(prompt="a cat"))
+    assert not caught.value.maybe_submitted, "nothing was sent: another try is safe"
 
 
 @pytest.mark.parametrize("status", [400, 401, 402, 403, 404])

@@ -8,6 +8,10 @@ embedded default must behave the same.
 """
 
 import json
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -17,10 +21,10 @@ from typing import Any
 import pytest
 import redis
 from PIL import Image
-from sqlalchemy import select
-from sqlmodel import col
+from sqlalchemy import select, text
+from sqlmodel import Session, col
 
-from photoai.db import session_scope
+from photoai.db import get_engine, session_scope
 from photoai.models import CreditEntry, CreditHold, GeneratedImage, Job
 from photoai.providers.demo_generator import DemoGenerator
 from photoai.providers.generation_base import GeneratedOutput, GenerationRequest
@@ -214,18 +218,84 @@ def test_a_pack_the_user_cannot_afford_leaves_no_trace(
         generation.submit(uid, pack, "pack-request-1")
     assert ledger(uid) == before and count(Job, col(Job.kind) == "generation") == 0
 
-    # Spending that races the up-front check: the holds refuse part-way through the pack.
+    # Spending that races the up-front check: the third hold of the pack is refused.
     monkeypatch.setattr(generation, "_require_funds", lambda user_id, amount: None)
-    with pytest.raises(InsufficientCredits, match=r"This needs 2 credits; you have 1\."):
+    with pytest.raises(InsufficientCredits, match=r"This needs 8 credits; you have 5\."):
         generation.submit(uid, pack, "pack-request-2")
-    assert credits.balance(uid) == 5 == credits.ledger_sum(uid)
-    views = generation.recent_requests(uid)
-    assert [(v.status, v.label) for v in views] == [
-        ("failed", "LinkedIn profile"),
-        ("failed", "Studio headshot"),
-    ]
-    assert views[0].error == "Not started: This needs 2 credits; you have 1."
-    assert count(Job, col(Job.kind) == "generation") == 2, "the refused third left no job"
+    assert ledger(uid) == before and credits.ledger_sum(uid) == 5
+    assert count(Job, col(Job.kind) == "generation") == 0, "a pack is all or nothing"
+    assert count(CreditHold, col(CreditHold.reference).like(f"gen:{uid}:%")) == 0
+    assert generation.recent_requests(uid) == []
+
+
+def test_a_pack_that_fails_part_way_leaves_no_job_and_no_hold(env: None, clock: Clock) -> None:
+    """The third job's hold breaks a real constraint (its reference is taken by another
+    account): nothing of the pack remains, not even failed records of its first jobs."""
+    uid, other = make_user(100), make_user(100)
+    model_id = ready_model(uid, clock)
+    credits.hold(other, 1, reference=generation.hold_reference(uid, "pack-part-way", 2))
+    before = ledger(uid)
+    pack = GenerationOptions(model_source(model_id), pack_id="vintage", count=1)
+    with pytest.raises(credits.HoldError):
+        generation.submit(uid, pack, "pack-part-way")
+    assert ledger(uid) == before and credits.ledger_sum(uid) == before[0]
+    assert count(Job, col(Job.kind) == "generation") == 0
+    assert count(CreditHold, col(CreditHold.user_id) == uid) == 1, "only the training's hold"
+
+
+def _backends_waiting_on_a_lock() -> list[int]:
+    with get_engine().connect() as conn:
+        return list(
+            conn.execute(
+                text(
+                    "SELECT pid FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            ).scalars()
+        )
+
+
+def _backend_alive(pid: int) -> bool:
+    with get_engine().connect() as conn:
+        found = conn.execute(
+            text("SELECT 1 FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
+        ).first()
+    return found is not None
+
+
+def test_a_web_process_killed_mid_pack_leaves_all_or_nothing(env: None, clock: Clock) -> None:
+    """A real process submits a 4-style pack and is SIGKILLed while its third hold waits on
+    the hold index (another transaction holds that reference): all of the pack or none of it
+    exists afterwards, and the ledger adds up."""
+    uid, other = make_user(100), make_user(100)
+    model_id = ready_model(uid, clock)
+    balance = credits.balance(uid)
+    key = "killed-mid-pack"
+    script = (
+        "from photoai.services import generation as g\n"
+        f"g.submit({uid}, g.GenerationOptions('model:{model_id}', pack_id='vintage'), '{key}')\n"
+    )
+    with Session(get_engine()) as blocker:
+        credits.hold(other, 1, reference=generation.hold_reference(uid, key, 2), session=blocker)
+        web = subprocess.Popen([sys.executable, "-c", script], env=dict(os.environ))
+        try:
+            deadline = time.monotonic() + 60
+            while not (waiting := _backends_waiting_on_a_lock()):
+                assert web.poll() is None, "the submit ended instead of waiting"
+                assert time.monotonic() < deadline, "the submit never reached the third hold"
+                time.sleep(0.05)
+        finally:
+            web.kill()
+            web.wait()
+        blocker.rollback()
+    deadline = time.monotonic() + 30
+    while any(_backend_alive(pid) for pid in waiting):
+        assert time.monotonic() < deadline, "the killed process's transaction never ended"
+        time.sleep(0.05)
+    made = count(Job, col(Job.kind) == "generation")
+    assert made in (0, 4), f"a partial pack of {made} jobs survived the crash"
+    assert credits.balance(uid) == balance - made == credits.ledger_sum(uid)
+    assert count(CreditHold, col(CreditHold.reference).like(f"gen:{uid}:{key}:%")) == made
 
 
 def test_a_blocked_account_cannot_spend(env: None, clock: Clock) -> None:
@@ -305,14 +375,9 @@ def test_parallel_submits_on_one_account_keep_the_ledger_exact(env: None, clock:
     assert count(Job, col(Job.hold_reference) == "") == 0
     queued = count(Job, col(Job.kind) == "generation", col(Job.status) == "queued")
     assert queued == sum(len(ids) for ids in accepted)
-    # Packs refused part-way keep their first jobs as failed records, credits given back.
-    with session_scope() as s:
-        others = s.execute(
-            select(col(Job.status), col(Job.error)).where(
-                col(Job.kind) == "generation", col(Job.status) != "queued"
-            )
-        ).all()
-    assert all(status == "failed" and error.startswith("Not started") for status, error in others)
+    assert count(Job, col(Job.kind) == "generation", col(Job.status) != "queued") == 0, (
+        "a pack refused part-way leaves none of its jobs"
+    )
 
 
 # --- delivering --------------------------------------------------------------------------------
@@ -660,4 +725,23 @@ def test_an_outage_is_retried_and_then_fails_with_credits_back(
     assert jobs.run(job_id) == "failed"
     job = job_row(job_id)
     assert job.status == "failed" and "Failed after 3 attempts" in job.error
+    assert credits.balance(uid) == 10 == credits.ledger_sum(uid)
+
+
+def test_a_garbled_answer_is_not_asked_for_again(
+    providers: tuple[FakeTogether, FakeFalRun, FakeFal],
+) -> None:
+    """Together made (and billed) the pictures but its 200 arrived unreadable: the request
+    fails with the credits back instead of paying for the batch a second time."""
+    together, _, _ = providers
+    uid = make_user(10)
+    draft_with_photos(uid)
+    together.garble_next(path_prefix=GENERATIONS)
+    [job_id] = generation.submit(uid, GenerationOptions("instant", prompt="hi"), "garbled-01")
+    work_burst()
+    jobs.run(job_id)  # what the queue's retry of this job would do
+    assert len(together.calls_to("POST", GENERATIONS)) == 1
+    job = job_row(job_id)
+    assert (job.status, job.attempts) == ("failed", 1)
+    assert "did not confirm the pictures, so the request was not repeated" in job.error
     assert credits.balance(uid) == 10 == credits.ledger_sum(uid)

@@ -176,29 +176,32 @@ def test_a_hold_that_drops_below_the_threshold_sends_one_email(
     assert "balance is down to 9 credits" in mail.read_text()
 
 
-def test_create_once_returns_the_first_job_for_a_repeated_reference(
+def test_create_many_returns_the_first_batch_for_repeated_references(
     pg: str, fast_jobs: None
 ) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     uid = make_user(20)
 
-    def make() -> jobs.Created:
-        return jobs.create_once(
+    def make() -> list[jobs.Created]:
+        return jobs.create_many(
             jobs_support.KIND,
             user_id=uid,
-            hold_reference="click:1",
-            credits_to_hold=4,
+            new_jobs=[
+                jobs.NewJob("click:1:0", credits_to_hold=4, payload={}),
+                jobs.NewJob("click:1:1", credits_to_hold=3, payload={}),
+            ],
             enqueue_now=False,
         )
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         made = list(pool.map(lambda _: make(), range(16)))
-    assert len({m.job_id for m in made}) == 1
-    assert sum(m.new for m in made) == 1
-    assert credits.balance(uid) == 16 == credits.ledger_sum(uid)
+    assert len({tuple(c.job_id for c in batch) for batch in made}) == 1
+    assert sum(all(c.new for c in batch) for batch in made) == 1
+    assert all(len({c.new for c in batch}) == 1 for batch in made), "a batch is made whole"
+    assert credits.balance(uid) == 13 == credits.ledger_sum(uid)
     with session_scope() as s:
-        assert s.query(Job).filter(col(Job.user_id) == uid).count() == 1  # no twin rows left
+        assert s.query(Job).filter(col(Job.user_id) == uid).count() == 2  # no twin rows left
 
 
 def test_silent_worker_on_another_host_is_recovered_after_the_stale_timeout(

@@ -25,6 +25,7 @@ from photoai.settings import get_settings
 from tests import photos
 from tests.factories import make_user
 from tests.fakes.fal_server import FakeFal
+from tests.fakes.replicate_server import FakeReplicate
 from tests.training_support import (
     MIN_PHOTOS,
     age_job,
@@ -239,6 +240,53 @@ def test_unconfigured_provider_is_refused_before_anything(
     assert model_row(model_id).status == "draft" and credits.balance(uid) == 100
 
 
+@pytest.mark.parametrize(
+    ("trainer", "operator_min", "shown_min"),
+    [("demo", 2, 2), ("replicate", 2, 2), ("fal", 2, 4), ("fal-portrait", 4, 10)],
+)
+def test_each_trainer_gets_at_least_the_photos_it_needs(
+    env: None, monkeypatch: pytest.MonkeyPatch, trainer: str, operator_min: int, shown_min: int
+) -> None:
+    """The operator's range is narrowed to the configured trainer's own limits: fal's fast
+    trainer needs 4 photos, its portrait trainer 10, demo and Replicate refuse no count."""
+    monkeypatch.setenv("PHOTOAI_MIN_PHOTOS", str(operator_min))
+    monkeypatch.setenv("PHOTOAI_MAX_PHOTOS", "12")
+    with FakeFal() as fal, FakeReplicate() as replicate:
+        if trainer == "replicate":
+            replicate.use(monkeypatch)
+        elif trainer == "fal":
+            fal.use(monkeypatch)
+        elif trainer == "fal-portrait":
+            fal.use(monkeypatch, app="fal-ai/flux-lora-portrait-trainer")
+        get_settings.cache_clear()
+        uid = make_user(100)
+        model_id = draft_with_photos(uid, count=shown_min - 1)
+        detail = training.get_model(uid, model_id)
+        assert (detail.min_photos, detail.max_photos, detail.can_train) == (shown_min, 12, False)
+        with pytest.raises(TrainingError, match=f"Add at least {shown_min} good photos"):
+            training.start_training(uid, model_id)
+        assert count(Job) == 0 and credits.balance(uid) == 100
+        training.add_photo(uid, model_id, "last.jpg", photos.training_jpegs()[shown_min - 1])
+        assert training.get_model(uid, model_id).can_train
+        job_id = training.start_training(uid, model_id)
+        work_burst()
+        assert job_row(job_id).status == "running", job_row(job_id).error
+        if trainer.startswith("fal"):
+            [posted] = fal.calls_to("POST", "/fal-ai/")
+            assert ("portrait" in posted.path) == (trainer == "fal-portrait")
+
+
+def test_a_max_below_the_trainers_minimum_is_a_configuration_problem(
+    fal: FakeFal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fal.use(monkeypatch, app="fal-ai/flux-lora-portrait-trainer")  # needs 10; the max is 6
+    uid = make_user(100)
+    model_id = draft_with_photos(uid)
+    with pytest.raises(TrainingError, match="not available on this server"):
+        training.start_training(uid, model_id)
+    assert count(Job) == 0 and credits.balance(uid) == 100 and fal.calls == []
+
+
 # --- the demo trainer end to end ---------------------------------------------------------------
 
 
@@ -410,6 +458,47 @@ def test_an_unconfirmed_submit_is_never_repeated(fal: FakeFal) -> None:
     assert "did not confirm the training" in model_row(model_id).error
     assert len(fal.calls_to("POST", "/fal-ai/")) == 1
     assert credits.balance(uid) == 100
+
+
+def test_a_garbled_acceptance_is_never_posted_again(fal: FakeFal) -> None:
+    """fal took the training but its 200 arrived unreadable: fal cannot look a request up by
+    anything of ours, so the job fails visibly with the credits back; no second POST."""
+    fal.garble_next(method="POST", path_prefix="/fal-ai/")
+    uid = make_user(100)
+    model_id = draft_with_photos(uid)
+    job_id = training.start_training(uid, model_id)
+    work_burst()
+    jobs.run(job_id)  # what the queue's retry of this job would do
+    assert len(fal.calls_to("POST", "/fal-ai/")) == 1 and len(fal.requests) == 1
+    job = job_row(job_id)
+    assert (job.status, job.attempts) == ("failed", 1)
+    assert "did not confirm the training, so it was not repeated" in model_row(model_id).error
+    assert credits.balance(uid) == 100 == credits.ledger_sum(uid)
+
+
+def test_a_garbled_acceptance_at_replicate_is_found_and_kept(
+    env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replicate lists trainings with their input: the one our submit started is adopted."""
+    with FakeReplicate() as replicate:
+        replicate.use(monkeypatch)
+        replicate.garble_next(method="POST", path_prefix="/v1/models/ostris/")
+        uid = make_user(100)
+        model_id = draft_with_photos(uid)
+        job_id = training.start_training(uid, model_id)
+        work_burst()
+        jobs.run(job_id)
+        [training_id] = replicate.trainings
+        assert len(replicate.calls_to("POST", "/v1/models/ostris/")) == 1
+        job = job_row(job_id)
+        assert (job.status, job.external_id) == ("running", training_id)
+        assert model_row(model_id).status == "training"
+        assert credits.balance(uid) == 70
+        replicate.complete(training_id, deliver=False)
+        age_job(job_id, silent_for=301)
+        training.reconcile_trainings()
+    assert model_row(model_id).status == "ready"
+    assert credits.balance(uid) == 70 == credits.ledger_sum(uid)
 
 
 def test_a_worker_killed_mid_submit_fails_instead_of_resubmitting(fal: FakeFal) -> None:
