@@ -85,6 +85,15 @@ class Settings(BaseSettings):
     max_pixels: int = Field(
         default=50_000_000, description="Refused from the file header, before any decoding."
     )
+    photo_decode_budget_mb: int = Field(
+        default=112,
+        ge=16,
+        description="Memory one photo check may spend decoding; larger pictures are refused "
+        "with the limit named (JPEG decodes at reduced scale, so rarely reaches it).",
+    )
+    photo_check_concurrency: int = Field(
+        default=2, ge=1, description="Photo checks running at once per process."
+    )
     min_side_px: int = 512
     training_side_px: int = 1024
     thumb_side_px: int = 256

@@ -12,6 +12,7 @@ import reflex as rx
 from reflex.event import EventSpec
 
 from photoai.services import credits, training
+from photoai.services.photo_decode import check_pool
 from photoai.services.training import ModelView, PhotoView
 from photoai.settings import get_settings
 from photoai.state.display import when
@@ -210,7 +211,8 @@ class ModelDetailState(SessionState):
         async for chunk in chunks:
             if name is None or chunk.offset == 0:  # every file's first chunk starts at 0
                 if name is not None:
-                    await self._check_received(user.user_id, model_id, name, bytes(data))
+                    received, data = bytes(data), bytearray()  # one copy alive, not two
+                    await self._check_received(user.user_id, model_id, name, received)
                 name, data, shown = chunk.filename or "photo", bytearray(), 0
                 async with self:
                     self.transfers = [*self.transfers, {"filename": name, "received": "0 KB"}]
@@ -222,7 +224,8 @@ class ModelDetailState(SessionState):
                 async with self:
                     self._set_transfer(name, f"{received / 1_048_576:.1f} MB")
         if name is not None:
-            await self._check_received(user.user_id, model_id, name, bytes(data))
+            received, data = bytes(data), bytearray()
+            await self._check_received(user.user_id, model_id, name, received)
         async with self:
             self.checking = False
             self.upload_percent = 0
@@ -236,8 +239,13 @@ class ModelDetailState(SessionState):
     async def _check_received(self, user_id: int, model_id: int, name: str, data: bytes) -> None:
         async with self:
             self._set_transfer(name, "checking…")
+        # On the photo-check threads, not the shared pool: a burst of uploads waits there for
+        # a check slot without holding threads every other request needs.
+        pool = check_pool(get_settings().photo_check_concurrency)
         try:
-            view = await asyncio.to_thread(training.add_photo, user_id, model_id, name, data)
+            view = await asyncio.get_running_loop().run_in_executor(
+                pool, training.add_photo, user_id, model_id, name, data
+            )
         except training.TrainingError as exc:
             async with self:
                 self.refusals = [{"filename": name, "reason": str(exc)}, *self.refusals]
