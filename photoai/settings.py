@@ -85,6 +85,11 @@ class Settings(BaseSettings):
     max_pixels: int = Field(
         default=50_000_000, description="Refused from the file header, before any decoding."
     )
+    max_request_body_bytes: int = Field(
+        default=2 * 1024 * 1024,
+        ge=64 * 1024,
+        description="Largest body a webhook route reads; more is refused (413), chunked too.",
+    )
     photo_decode_budget_mb: int = Field(
         default=112,
         ge=16,
