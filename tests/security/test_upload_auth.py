@@ -57,3 +57,27 @@ def test_an_upload_counts_only_with_the_tab_owners_own_session_cookie(
         assert upload(client, tab, cookie=owner_cookie) == 202
         tab.wait_for('"checking_rx_state_":false')
     assert photos_of(model_id) == 1
+
+
+def test_files_wait_for_their_check_on_disk_and_an_oversized_one_is_refused(
+    client: TestClient,
+) -> None:
+    owner = make_user()
+    model_id = training.create_draft(owner, "Me", "woman")
+    cookie = signed_in_cookie(client, owner)
+    big_photo = jpeg(grace_hopper().resize((3000, 3500)), quality=97)  # spooled to disk
+    assert len(big_photo) > 1024 * 1024
+    oversized = b"\xff\xd8\xff" + b"\0" * (25 * 1024 * 1024)
+    with open_tab(client, cookie) as tab:
+        tab.send(f"{MODEL_DETAIL}.on_load", f"/models/{model_id}")
+        tab.wait_for('"can_edit')
+        headers = {"reflex-client-token": tab.token, "reflex-event-handler": RECEIVE_PHOTOS}
+        files = [
+            ("files", ("big.jpg", big_photo, "image/jpeg")),
+            ("files", ("huge.jpg", oversized, "image/jpeg")),
+        ]
+        headers["cookie"] = cookie
+        assert client.post("/_upload", headers=headers, files=files).status_code == 202
+        tab.wait_for("Larger than the 25 MB limit for one photo.")
+        tab.wait_for('"checking_rx_state_":false')
+    assert [p.filename for p in training.get_model(owner, model_id).photos] == ["big.jpg"]
