@@ -1,11 +1,11 @@
-"""The whole app in this process, over PostgreSQL, for the authorisation tests."""
+"""The whole app (Reflex and our routes) in this process, over PostgreSQL."""
 
 from collections.abc import Iterator
 
 import pytest
 from starlette.testclient import TestClient
 
-from tests.security.reflex_site import site
+from tests.web.reflex_site import site
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from photoai.models import TrainingPhoto
 from photoai.services import training
 from tests.factories import make_user
 from tests.photos import grace_hopper, jpeg
-from tests.security.reflex_site import (
+from tests.web.reflex_site import (
     MODEL_DETAIL,
     RECEIVE_PHOTOS,
     Tab,

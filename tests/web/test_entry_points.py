@@ -20,8 +20,8 @@ from photoai.services import accounts, training
 from photoai.settings import get_settings
 from tests.factories import make_user
 from tests.photos import grace_hopper, jpeg
-from tests.security.reflex_site import MODEL_DETAIL, open_tab, signed_in_cookie
 from tests.services.test_gallery import add_image
+from tests.web.reflex_site import MODEL_DETAIL, open_tab, signed_in_cookie
 
 PHOTO = jpeg(grace_hopper().resize((1024, 1200)))
 
