@@ -3,9 +3,11 @@
 Upload checks are where the products we compete with are weakest, so every upload goes
 through `inspect_photo` before anything is stored. It trusts the bytes, never the file name:
 the format is read from the file's signature and Pillow may open only that format. Sizes are
-read from the header and refused before any pixel is decoded, so a decompression bomb costs
-nothing. What comes out is a clean sRGB training JPEG and a WebP thumbnail with no metadata at
-all (GPS included), plus the measurements the duplicate, blur and face checks need.
+read from the header and refused before any pixel is decoded, and so is a picture whose
+decoding would cost more memory than the operator's budget (see `photo_decode`), so a
+decompression bomb costs nothing. What comes out is a clean sRGB training JPEG and a WebP
+thumbnail with no metadata at all (GPS included), plus the measurements the duplicate, blur
+and face checks need.
 """
 
 import hashlib
@@ -218,7 +220,7 @@ def _orientation(image: Image.Image) -> int:
         value = image.getexif().get(ORIENTATION_TAG, 1)
     except (OSError, SyntaxError, ValueError, struct.error):
         return 1
-    return value if value in _TURNS or value == 1 else 1
+    return value if value in _TURNS else 1
 
 
 def _decode_upright(image: Image.Image, fmt: str, limits: PhotoLimits) -> tuple[Image.Image, bool]:
