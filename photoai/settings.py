@@ -95,6 +95,20 @@ class Settings(BaseSettings):
     max_pixels: int = Field(
         default=50_000_000, description="Refused from the file header, before any decoding."
     )
+    max_request_body_bytes: int = Field(
+        default=2 * 1024 * 1024,
+        ge=64 * 1024,
+        description="Largest body a webhook route reads; more is refused (413), chunked too.",
+    )
+    photo_decode_budget_mb: int = Field(
+        default=112,
+        ge=16,
+        description="Memory one photo check may spend decoding; larger pictures are refused "
+        "with the limit named (JPEG decodes at reduced scale, so rarely reaches it).",
+    )
+    photo_check_concurrency: int = Field(
+        default=2, ge=1, description="Photo checks running at once per process."
+    )
     min_side_px: int = 512
     training_side_px: int = 1024
     thumb_side_px: int = 256

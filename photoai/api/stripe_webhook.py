@@ -16,13 +16,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from photoai.api.request_body import BodyRefused, read_body
 from photoai.services import billing
 from photoai.settings import get_settings
 
 log = logging.getLogger(__name__)
 
 SIGNATURE_TOLERANCE_SECONDS = 300
-MAX_BODY_BYTES = 1024 * 1024
 
 
 def _refuse(reason: str, status: int = 400) -> JSONResponse:
@@ -44,10 +44,10 @@ async def stripe_webhook(request: Request) -> Response:
     if not secret:
         # Not 4xx: Stripe keeps retrying for days, so events arrive once the operator sets it.
         return _refuse("webhook secret not configured", 503)
-    length = request.headers.get("content-length", "0")
-    if not length.isdigit() or int(length) > MAX_BODY_BYTES:
-        return _refuse("payload too large or unsized", 413)
-    payload = await request.body()
+    try:
+        payload = await read_body(request)
+    except BodyRefused as exc:
+        return exc.response
     signature = request.headers.get("stripe-signature")
     if not signature:
         return _refuse("missing Stripe-Signature header")

@@ -16,13 +16,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from photoai.api.request_body import BodyRefused, read_body
 from photoai.providers.base import ProviderError, WebhookRejected
 from photoai.services import training
 from photoai.services.training_runs import trainer_for
 
 log = logging.getLogger(__name__)
-
-MAX_BODY_BYTES = 2 * 1024 * 1024
 
 
 def _answer(body: dict[str, object], status: int = 200) -> JSONResponse:
@@ -30,10 +29,10 @@ def _answer(body: dict[str, object], status: int = 200) -> JSONResponse:
 
 
 async def _receive(request: Request, provider: str) -> Response:
-    length = request.headers.get("content-length", "0")
-    if not length.isdigit() or int(length) > MAX_BODY_BYTES:
-        return _answer({"error": "payload too large or unsized"}, 413)
-    raw_body = await request.body()
+    try:
+        raw_body = await read_body(request)
+    except BodyRefused as exc:
+        return exc.response
     try:
         trainer = trainer_for(provider)
         event = await asyncio.to_thread(trainer.verify_webhook, request.headers, raw_body)

@@ -3,9 +3,11 @@
 Upload checks are where the products we compete with are weakest, so every upload goes
 through `inspect_photo` before anything is stored. It trusts the bytes, never the file name:
 the format is read from the file's signature and Pillow may open only that format. Sizes are
-read from the header and refused before any pixel is decoded, so a decompression bomb costs
-nothing. What comes out is a clean sRGB training JPEG and a WebP thumbnail with no metadata at
-all (GPS included), plus the measurements the duplicate, blur and face checks need.
+read from the header and refused before any pixel is decoded, and so is a picture whose
+decoding would cost more memory than the operator's budget (see `photo_decode`), so a
+decompression bomb costs nothing. What comes out is a clean sRGB training JPEG and a WebP
+thumbnail with no metadata at all (GPS included), plus the measurements the duplicate, blur
+and face checks need.
 """
 
 import hashlib
@@ -14,7 +16,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from io import BytesIO
-from math import ceil
 
 import cv2
 import numpy as np
@@ -24,6 +25,7 @@ from PIL import Image, ImageCms, ImageOps
 
 from photoai.services.face_detect import detect_faces
 from photoai.services.image_hash import hamming, phash
+from photoai.services.photo_decode import OverBudget, check_slots, decode_reduced, working_size
 from photoai.settings import Settings
 
 pillow_heif.register_heif_opener()
@@ -48,11 +50,27 @@ SECOND_FACE_SHARE = 0.5
 # Blur is judged as if the region had this contrast (standard deviation of grey levels).
 REFERENCE_CONTRAST = 50.0
 ORIENTATION_TAG = 0x0112
+# EXIF orientations 2-8 and the turn that makes each upright (as ImageOps.exif_transpose does).
+_TURNS = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 _HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"}
 
 
 def too_small(min_side_px: int) -> str:
     return f"too small (min {min_side_px} px)"
+
+
+def too_large_to_check(fmt: str, max_megapixels: float) -> str:
+    """Decoding this picture would exceed the memory budget; JPEG decodes at reduced scale."""
+    advice = "" if fmt == "JPEG" else "; save it as JPEG"
+    return f"too large to check (max {max_megapixels:g} MP as {fmt}{advice})"
 
 
 @dataclass(frozen=True)
@@ -61,6 +79,8 @@ class PhotoLimits:
 
     max_upload_bytes: int
     max_pixels: int
+    max_decode_bytes: int
+    check_concurrency: int
     min_side_px: int
     training_side_px: int
     thumb_side_px: int
@@ -73,6 +93,8 @@ class PhotoLimits:
         return cls(
             max_upload_bytes=settings.max_upload_bytes,
             max_pixels=settings.max_pixels,
+            max_decode_bytes=settings.photo_decode_budget_mb * 1024 * 1024,
+            check_concurrency=settings.photo_check_concurrency,
             min_side_px=settings.min_side_px,
             training_side_px=settings.training_side_px,
             thumb_side_px=settings.thumb_side_px,
@@ -145,6 +167,11 @@ def inspect_photo(data: bytes, filename: str, limits: PhotoLimits) -> PhotoVerdi
     # Pillow's own bomb guard (process-wide, so set to the operator's one limit) is a second
     # line behind the explicit header check below.
     Image.MAX_IMAGE_PIXELS = limits.max_pixels
+    with check_slots(limits.check_concurrency):
+        return _inspect_decodable(data, digest, fmt, limits)
+
+
+def _inspect_decodable(data: bytes, digest: str, fmt: str, limits: PhotoLimits) -> PhotoVerdict:
     try:
         image = Image.open(BytesIO(data), formats=[fmt])
     except Image.DecompressionBombError:
@@ -155,12 +182,15 @@ def inspect_photo(data: bytes, filename: str, limits: PhotoLimits) -> PhotoVerdi
         width, height = image.size
         if width * height > limits.max_pixels:
             return PhotoVerdict(reasons=(TOO_LARGE,), sha256=digest, format=fmt)
-        if _is_sideways(image):
-            width, height = height, width
         try:
-            upright = _decode_upright(image, limits)
+            upright, sideways = _decode_upright(image, fmt, limits)
+        except OverBudget as exc:
+            reason = too_large_to_check(fmt, exc.max_megapixels)
+            return PhotoVerdict(reasons=(reason,), sha256=digest, format=fmt)
         except (OSError, SyntaxError, ValueError, struct.error, Image.DecompressionBombError):
             return PhotoVerdict(reasons=(DAMAGED,), sha256=digest, format=fmt)
+    if sideways:
+        width, height = height, width
     return _judge(upright, digest, fmt, width, height, limits)
 
 
@@ -184,32 +214,28 @@ def find_duplicate(
     return None
 
 
-def _is_sideways(image: Image.Image) -> bool:
-    """EXIF orientations 5-8 turn the picture by 90 degrees, swapping width and height."""
+def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation (1-8); 1, upright, when there is none or it cannot be read."""
     try:
-        return image.getexif().get(ORIENTATION_TAG) in (5, 6, 7, 8)
+        value = image.getexif().get(ORIENTATION_TAG, 1)
     except (OSError, SyntaxError, ValueError, struct.error):
-        return False
+        return 1
+    return value if value in _TURNS else 1
 
 
-def _decode_upright(image: Image.Image, limits: PhotoLimits) -> Image.Image:
-    """Decode just enough pixels, turn the picture upright and bring it to 8-bit sRGB.
+def _decode_upright(image: Image.Image, fmt: str, limits: PhotoLimits) -> tuple[Image.Image, bool]:
+    """Decode at working size, turn the picture upright and bring it to 8-bit sRGB.
 
-    JPEG can decode at 1/2, 1/4 or 1/8 scale for free (`draft`); we ask for the smallest
-    scale that still covers both the training size and the analysis size.
+    The working size covers both the training size and the analysis size; everything after
+    this works on that copy, never on the full-size picture. Also says whether the EXIF
+    orientation turned the picture by 90 degrees (swapping width and height).
     """
-    width, height = image.size
-    scale = min(
-        1.0, max(limits.training_side_px / max(width, height), ANALYSIS_SIDE / min(width, height))
-    )
-    if scale < 1.0:
-        image.draft(None, (ceil(width * scale), ceil(height * scale)))
-    image.load()
-    try:
-        upright = ImageOps.exif_transpose(image)
-    except (OSError, SyntaxError, ValueError, struct.error):
-        upright = image
-    return _to_srgb(upright)
+    target = working_size(*image.size, limits.training_side_px, ANALYSIS_SIDE)
+    small = decode_reduced(image, fmt, target, limits.max_decode_bytes)
+    orientation = _orientation(small)  # the small copy keeps the decoded picture's EXIF
+    if orientation in _TURNS:
+        small = small.transpose(_TURNS[orientation])
+    return _to_srgb(small), orientation in (5, 6, 7, 8)
 
 
 @lru_cache(maxsize=1)

@@ -7,11 +7,13 @@ screen without a reload and stops polling by itself once nothing is running.
 
 import asyncio
 from collections.abc import AsyncIterator
+from tempfile import SpooledTemporaryFile
 
 import reflex as rx
 from reflex.event import EventSpec
 
 from photoai.services import credits, training
+from photoai.services.photo_decode import check_pool
 from photoai.services.queue import QueueUnavailable
 from photoai.services.training import ModelView, PhotoView
 from photoai.settings import get_settings
@@ -28,6 +30,7 @@ STATUS_LABELS = {
 }
 USER_ERRORS = (training.TrainingError, credits.CreditError, QueueUnavailable)
 PROGRESS_STEP_BYTES = 256 * 1024
+SPOOL_IN_MEMORY_BYTES = 512 * 1024
 
 
 def model_row(view: ModelView) -> dict[str, str]:
@@ -59,6 +62,25 @@ def photo_row(view: PhotoView) -> dict[str, str]:
         "thumb": view.thumb_url,
         "size": f"{view.width} x {view.height}" if view.width else "",
     }
+
+
+def _new_spool() -> SpooledTemporaryFile[bytes]:
+    return SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES)
+
+
+def _add_spooled_photo(
+    user_id: int, model_id: int, name: str, spool: SpooledTemporaryFile[bytes]
+) -> PhotoView:
+    """Read a received file back and check it, on a photo-check thread.
+
+    Until a check slot is free the file waits in a spooled temporary file (on disk past
+    SPOOL_IN_MEMORY_BYTES), so twenty uploads waiting for their turn hold next to no memory;
+    only the files being checked are in memory, at most the per-file limit each.
+    """
+    with spool:
+        spool.seek(0)
+        data = spool.read()
+    return training.add_photo(user_id, model_id, name, data)
 
 
 class ModelsState(SessionState):
@@ -209,24 +231,29 @@ class ModelDetailState(SessionState):
             self.transfers = []
         limit = get_settings().max_upload_bytes
         name: str | None = None
-        data = bytearray()
-        shown = 0
+        spool = _new_spool()
+        size = shown = 0
         async for chunk in chunks:
             if name is None or chunk.offset == 0:  # every file's first chunk starts at 0
                 if name is not None:
-                    await self._check_received(user.user_id, model_id, name, bytes(data))
-                name, data, shown = chunk.filename or "photo", bytearray(), 0
+                    await self._check_received(user.user_id, model_id, name, spool)
+                    spool = _new_spool()
+                name, size, shown = chunk.filename or "photo", 0, 0
                 async with self:
                     self.transfers = [*self.transfers, {"filename": name, "received": "0 KB"}]
             # One byte past the limit is enough for the service to refuse an oversized file.
-            data.extend(chunk.data[: max(0, limit + 1 - len(data))])
+            piece = chunk.data[: max(0, limit + 1 - size)]
+            if piece:
+                await asyncio.to_thread(spool.write, piece)
+                size += len(piece)
             received = chunk.offset + len(chunk.data)
             if received - shown >= PROGRESS_STEP_BYTES:
                 shown = received
                 async with self:
                     self._set_transfer(name, f"{received / 1_048_576:.1f} MB")
         if name is not None:
-            await self._check_received(user.user_id, model_id, name, bytes(data))
+            await self._check_received(user.user_id, model_id, name, spool)
+        spool.close()
         async with self:
             self.checking = False
             self.upload_percent = 0
@@ -237,11 +264,18 @@ class ModelDetailState(SessionState):
             {**t, "received": received} if t["filename"] == name else t for t in self.transfers
         ]
 
-    async def _check_received(self, user_id: int, model_id: int, name: str, data: bytes) -> None:
+    async def _check_received(
+        self, user_id: int, model_id: int, name: str, spool: SpooledTemporaryFile[bytes]
+    ) -> None:
         async with self:
             self._set_transfer(name, "checking…")
+        # On the photo-check threads, not the shared pool: a burst of uploads waits there for
+        # a check slot without holding threads every other request needs.
+        pool = check_pool(get_settings().photo_check_concurrency)
         try:
-            view = await asyncio.to_thread(training.add_photo, user_id, model_id, name, data)
+            view = await asyncio.get_running_loop().run_in_executor(
+                pool, _add_spooled_photo, user_id, model_id, name, spool
+            )
         except training.TrainingError as exc:
             async with self:
                 self.refusals = [{"filename": name, "reason": str(exc)}, *self.refusals]

@@ -6,10 +6,33 @@ from urllib.parse import quote
 
 import reflex as rx
 from reflex.event import EventSpec
+from reflex.istate.manager import get_state_manager
 
 from photoai.services import accounts
 from photoai.services.accounts import SessionUser
 from photoai.settings import get_settings
+
+
+def session_token_in(cookie_header: str) -> str | None:
+    """The session token in a Cookie header, if it carries one."""
+    if not cookie_header:
+        return None
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(cookie_header)
+    except Exception:
+        return None
+    morsel = jar.get(get_settings().session_cookie_name)
+    return morsel.value if morsel else None
+
+
+async def tab_session_token(client_token: str) -> str | None:
+    """The session token the tab's own websocket carried: whose page an event for this
+    client token acts on. Read without the state lock; nothing is changed."""
+    state = await get_state_manager().get_state(
+        rx.BaseStateToken(ident=client_token, cls=SessionState)
+    )
+    return session_token_in(state.router.headers.cookie)
 
 
 class SessionState(rx.State):
@@ -21,16 +44,7 @@ class SessionState(rx.State):
     balance: rx.Field[int] = rx.field(0)
 
     def _session_token(self) -> str | None:
-        cookie_header = self.router.headers.cookie
-        if not cookie_header:
-            return None
-        jar: SimpleCookie = SimpleCookie()
-        try:
-            jar.load(cookie_header)
-        except Exception:
-            return None
-        morsel = jar.get(get_settings().session_cookie_name)
-        return morsel.value if morsel else None
+        return session_token_in(self.router.headers.cookie)
 
     async def _current_user(self) -> SessionUser | None:
         """Resolve the HttpOnly session cookie against the database, off the event loop."""
