@@ -124,6 +124,12 @@ def training_cost() -> int:
     return get_settings().training_cost_credits
 
 
+def photo_limits() -> tuple[int, int]:
+    """The fewest and most accepted photos a training takes: every page quotes these."""
+    settings = get_settings()
+    return settings.min_photos, settings.max_photos
+
+
 # --- reading -----------------------------------------------------------------------------------
 
 

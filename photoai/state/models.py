@@ -14,7 +14,7 @@ from reflex.event import EventSpec
 from photoai.services import credits, training
 from photoai.services.training import ModelView, PhotoView
 from photoai.settings import get_settings
-from photoai.state.display import when
+from photoai.state.display import photo_range, when
 from photoai.state.session import SessionState
 
 ACTIVE = ("queued", "training")
@@ -26,6 +26,9 @@ STATUS_LABELS = {
     "failed": "Failed",
 }
 USER_ERRORS = (training.TrainingError, credits.CreditError)
+TRAINING_STARTED = "Training started. This page updates by itself."
+# What replaces TRAINING_STARTED once the training ends (a failure shows its own error).
+TRAINING_ENDED = {"ready": "Training finished: your model is ready to generate photos."}
 PROGRESS_STEP_BYTES = 256 * 1024
 
 
@@ -63,6 +66,7 @@ def photo_row(view: PhotoView) -> dict[str, str]:
 class ModelsState(SessionState):
     models: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     loaded: rx.Field[bool] = rx.field(False)
+    photo_range: rx.Field[str] = rx.field("")
 
     @rx.var
     def any_active(self) -> bool:
@@ -74,6 +78,7 @@ class ModelsState(SessionState):
             return self._login_redirect()
         views = await asyncio.to_thread(training.list_models, user.user_id)
         self.models = [model_row(v) for v in views]
+        self.photo_range = photo_range()
         self.loaded = True
         return None
 
@@ -164,7 +169,11 @@ class ModelDetailState(SessionState):
             self.photos = []
             return None
         self.not_found = False
+        shown = self.model
         self.model = model_row(detail.model)
+        ended = shown.get("status") in ACTIVE and self.model["status"] not in ACTIVE
+        if ended and shown.get("id") == self.model["id"]:
+            self.notice = TRAINING_ENDED.get(self.model["status"], "")
         self.photos = [photo_row(p) for p in detail.photos]
         self.min_photos = detail.min_photos
         self.max_photos = detail.max_photos
@@ -283,7 +292,7 @@ class ModelDetailState(SessionState):
         )
         try:
             await asyncio.to_thread(start, user.user_id, model_id)
-            self.notice = "Training started. This page updates by itself."
+            self.notice = TRAINING_STARTED
         except USER_ERRORS as exc:
             self.error = str(exc)
             self.need_credits = isinstance(exc, credits.InsufficientCredits)
