@@ -29,8 +29,8 @@ from photoai.state.billing import BillingState, BillingSuccessState
 from photoai.state.dashboard import DashboardState
 from photoai.state.gallery import GalleryState
 from photoai.state.generate import GenerateState
+from photoai.state.landing import LandingState
 from photoai.state.models import ModelDetailState, ModelsState, NewModelState
-from photoai.state.session import SessionState
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class PageRoute:
 
 
 PAGES: tuple[PageRoute, ...] = (
-    PageRoute("/", landing_page, "AI photos of you", SessionState.check_session),
+    PageRoute("/", landing_page, "AI photos of you", LandingState.on_load),
     PageRoute("/login", login_page, "Sign in", LoginState.on_load),
     PageRoute("/register", register_page, "Create account", RegisterState.on_load),
     PageRoute("/forgot-password", forgot_password_page, "Reset password", None),

@@ -63,7 +63,11 @@ def register_page() -> rx.Component:
             on_submit=RegisterState.submit,
             busy=RegisterState.busy,
         ),
-        rx.text("Already have an account? ", rx.link("Sign in", href="/login"), size="2"),
+        rx.text(
+            "Already have an account? ",
+            rx.link("Sign in", href="/login", underline="always"),
+            size="2",
+        ),
     )
 
 
