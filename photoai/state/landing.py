@@ -1,4 +1,4 @@
-"""The public front page: who is signed in, and the photo counts it quotes."""
+"""The public front page's own fact: how many photos a training takes."""
 
 import reflex as rx
 
@@ -10,6 +10,5 @@ class LandingState(SessionState):
     photo_range: rx.Field[str] = rx.field("")
 
     @rx.event
-    async def on_load(self) -> None:
+    def load_photo_range(self) -> None:
         self.photo_range = photo_range()
-        await self._load_if_signed_in()

@@ -115,6 +115,8 @@ def _check_wording(page: Page, model_id: str, pictures: int) -> None:
     expect(page.get_by_text(f"from {low}-{high} photos")).to_be_visible()
     page.goto("/dashboard")
     expect(page.get_by_text(f"Upload {low}-{high} photos")).to_be_visible()
+    page.goto("/")
+    expect(page.get_by_text(f"Upload {low}-{high} photos")).to_be_visible()
     page.goto("/generate")
     expect(page.get_by_test_id("recent-image")).to_have_count(pictures)
     page.locator("#source").click()
