@@ -29,6 +29,7 @@ from photoai.state.billing import BillingState, BillingSuccessState
 from photoai.state.dashboard import DashboardState
 from photoai.state.gallery import GalleryState
 from photoai.state.generate import GenerateState
+from photoai.state.landing import LandingState
 from photoai.state.models import ModelDetailState, ModelsState, NewModelState
 from photoai.state.session import SessionState
 
@@ -42,7 +43,12 @@ class PageRoute:
 
 
 PAGES: tuple[PageRoute, ...] = (
-    PageRoute("/", landing_page, "AI photos of you", SessionState.check_session),
+    PageRoute(
+        "/",
+        landing_page,
+        "AI photos of you",
+        [SessionState.check_session, LandingState.load_photo_range],
+    ),
     PageRoute("/login", login_page, "Sign in", LoginState.on_load),
     PageRoute("/register", register_page, "Create account", RegisterState.on_load),
     PageRoute("/forgot-password", forgot_password_page, "Reset password", None),

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs what photoai needs into this checkout: a Python venv, bun (from the npm registry,
-# which Reflex uses to build the pages) and, with --test, Debian's Chromium for browser tests.
+# which Reflex uses to build the pages) and, with --test, Debian's Chromium and axe-core (the
+# accessibility checker the browser tests inject into every page).
 # Safe to run again: it only installs what is missing or changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BUN_VERSION=1.4.5
+AXE_CORE_VERSION=4.14.1
 PYTHON=${PYTHON:-python3}
 
 if [ ! -x .venv/bin/python ]; then
@@ -23,7 +25,12 @@ if [ ! -x .tools/node_modules/.bin/bun ]; then
   npm install --prefix .tools --no-audit --no-fund --loglevel=error "bun@${BUN_VERSION}"
 fi
 
-if [ "${1:-}" = "--test" ] && [ ! -x /usr/bin/chromium ]; then
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+if [ "${1:-}" = "--test" ]; then
+  if [ ! -x /usr/bin/chromium ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+  if ! grep -qs "\"version\": \"${AXE_CORE_VERSION}\"" .tools/node_modules/axe-core/package.json; then
+    npm install --prefix .tools --no-audit --no-fund --loglevel=error "axe-core@${AXE_CORE_VERSION}"
+  fi
 fi

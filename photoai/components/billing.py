@@ -184,6 +184,9 @@ def ledger_table() -> rx.Component:
                     rx.table.body(rx.foreach(BillingState.entries, _ledger_row)),
                     id="ledger",
                     width="100%",
+                    # As wide as its columns: the card scrolls it (and can be focused to
+                    # scroll by keyboard), not Radix's own scroll area, which takes no focus.
+                    min_width="max-content",
                 ),
                 rx.cond(
                     BillingState.has_more,
@@ -203,6 +206,9 @@ def ledger_table() -> rx.Component:
         ),
         width="100%",
         overflow_x="auto",
+        tab_index=0,
+        role="region",
+        aria_label="Credit history",
     )
 
 

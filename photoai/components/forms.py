@@ -1,18 +1,49 @@
-"""Form pieces shared by the account pages."""
+"""Form pieces shared by every page: labelled fields, grouped controls, messages, submit.
+
+Every control gets a visible label that assistive technology reads as its name: a `<label
+for=id>` for a single control, `aria-labelledby` for a group (radio buttons, segmented
+controls), which no `<label for>` can name.
+"""
 
 from typing import Any
 
 import reflex as rx
 
+LABEL_STYLE: dict[str, str] = {
+    "font_size": "var(--font-size-2)",
+    "line_height": "var(--line-height-2)",
+    "font_weight": "var(--font-weight-medium)",
+}
+
+
+def field_label(text: str, control_id: str) -> rx.Component:
+    return rx.el.label(text, html_for=control_id, **LABEL_STYLE)
+
+
+def labelled(label: str, control_id: str, control: rx.Component, **props: Any) -> rx.Component:
+    """A label above its control; `control_id` must be the control's own id."""
+    layout: dict[str, Any] = {"spacing": "1", "width": "100%"} | props
+    return rx.vstack(field_label(label, control_id), control, **layout)
+
+
+def group_label(text: str, label_id: str) -> rx.Component:
+    """The visible name of a group of controls; the group points here by aria-labelledby."""
+    return rx.text(text, id=label_id, **LABEL_STYLE)
+
+
+def labelled_group(label: str, label_id: str, group: rx.Component, **props: Any) -> rx.Component:
+    """A group of controls under its name; `group` must carry aria_labelledby=label_id."""
+    return rx.vstack(group_label(label, label_id), group, spacing="1", **props)
+
 
 def field(
     label: str, name: str, *, type_: str = "text", placeholder: str = "", **props: object
 ) -> rx.Component:
-    return rx.vstack(
-        rx.text(label, as_="label", html_for=name, size="2", weight="medium"),
+    """A text input named `name` (the form key), with `name` as its id for the label."""
+    return labelled(
+        label,
+        name,
         rx.input(id=name, name=name, type=type_, placeholder=placeholder, width="100%", **props),
-        spacing="1",
-        width="100%",
     )
 
 

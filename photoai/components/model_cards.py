@@ -8,6 +8,8 @@ from typing import Any
 import reflex as rx
 from reflex.vars import ObjectVar
 
+from photoai.components.wording import as_number, counted
+
 STATUS_COLOURS: list[tuple[str, str]] = [
     ("draft", "gray"),
     ("queued", "amber"),
@@ -44,10 +46,16 @@ def live_ticker(active: rx.Var[bool], on_tick: Any) -> rx.Component:
 
 
 def progress_line(model: ObjectVar[dict[str, str]]) -> rx.Component:
+    """The bar needs a number: a text value makes Radix log an error and animate blindly."""
     return rx.cond(
         model["status"] == "training",
         rx.vstack(
-            rx.progress(value=model["progress"].to(int), max=100, width="100%"),
+            rx.progress(
+                value=as_number(model["progress"]),
+                max=100,
+                aria_label="Training progress",
+                width="100%",
+            ),
             rx.text(model["progress"], "% trained", size="1", color=rx.color("gray", 11)),
             spacing="1",
             width="100%",
@@ -70,8 +78,7 @@ def model_card(model: ObjectVar[dict[str, str]]) -> rx.Component:
                 rx.text(
                     model["subject_label"],
                     " · ",
-                    model["photos"],
-                    " photos",
+                    counted(model["photos"], "photo"),
                     size="2",
                     color=rx.color("gray", 11),
                 ),

@@ -74,7 +74,11 @@ def register_page() -> rx.Component:
                 ),
             ),
         ),
-        rx.text("Already have an account? ", rx.link("Sign in", href="/login"), size="2"),
+        rx.text(
+            "Already have an account? ",
+            rx.link("Sign in", href="/login", underline="always"),
+            size="2",
+        ),
     )
 
 

@@ -157,6 +157,7 @@ def _notices() -> list[rx.Component]:
                 ),
                 icon="battery-low",
                 color_scheme="amber",
+                high_contrast=True,  # amber text on amber is below 4.5:1 otherwise
                 id="low-credits",
                 width="100%",
             ),

@@ -26,7 +26,7 @@ def _stat_card(label: str, value: rx.Component, icon: str) -> rx.Component:
     )
 
 
-def _next_step(title: str, text: str, href: str, icon: str) -> rx.Component:
+def _next_step(title: str, text: str | rx.Component, href: str, icon: str) -> rx.Component:
     return rx.link(
         rx.card(
             rx.vstack(
@@ -80,7 +80,11 @@ def dashboard_page() -> rx.Component:
         rx.grid(
             _next_step(
                 "Train your model",
-                "Upload 10-20 photos of yourself to create a personal model.",
+                rx.fragment(
+                    "Upload ",
+                    DashboardState.photo_range,
+                    " photos of yourself to create a personal model.",
+                ),
                 "/models",
                 "user-round-plus",
             ),

@@ -5,7 +5,7 @@ from typing import Any, cast
 import reflex as rx
 from reflex.vars import ObjectVar
 
-from photoai.components.forms import error_callout
+from photoai.components.forms import error_callout, field_label
 from photoai.components.layout import app_page
 from photoai.state.gallery import GalleryState
 
@@ -35,7 +35,9 @@ def _filter_select(
     name: str, placeholder: str, options: Any, value: rx.Var[str], all_label: str
 ) -> rx.Component:
     return rx.select.root(
-        rx.select.trigger(placeholder=placeholder, id=f"filter-{name}"),
+        rx.select.trigger(
+            placeholder=placeholder, id=f"filter-{name}", aria_label=f"Filter by {name}"
+        ),
         rx.select.content(
             rx.select.item(all_label, value="all"),
             rx.foreach(options, lambda o: rx.select.item(o["label"], value=o["value"])),
@@ -61,7 +63,7 @@ def _toolbar() -> rx.Component:
                 ),
                 id="favourites-only",
             ),
-            rx.text("Favourites only", size="2"),
+            field_label("Favourites only", "favourites-only"),
             align="center",
         ),
         rx.spacer(),

@@ -5,9 +5,15 @@ from typing import Any
 import reflex as rx
 from reflex.vars import ObjectVar
 
-from photoai.components.forms import error_callout, notice_callout
+from photoai.components.forms import (
+    error_callout,
+    labelled,
+    labelled_group,
+    notice_callout,
+)
 from photoai.components.layout import app_page
 from photoai.components.model_cards import live_ticker
+from photoai.components.wording import counted, noun_for
 from photoai.services.generation import ASPECT_RATIOS, MAX_IMAGES_PER_REQUEST
 from photoai.state.generate import GenerateState
 
@@ -88,8 +94,9 @@ def _pack_card(pack: ObjectVar[dict[str, str]]) -> rx.Component:
 
 
 def _text_option(label: str, name: str, placeholder: str, element_id: str) -> rx.Component:
-    return rx.vstack(
-        rx.text(label, size="2"),
+    return labelled(
+        label,
+        element_id,
         rx.input(
             value=getattr(GenerateState, name),
             on_change=_set(name),
@@ -97,7 +104,6 @@ def _text_option(label: str, name: str, placeholder: str, element_id: str) -> rx
             id=element_id,
             width="100%",
         ),
-        width="100%",
     )
 
 
@@ -130,8 +136,9 @@ def _form() -> rx.Component:
         rx.vstack(
             rx.cond(
                 GenerateState.sources.length() > 0,
-                rx.vstack(
-                    rx.text("Who", size="2", weight="medium"),
+                labelled(
+                    "Who",
+                    "source",
                     rx.select.root(
                         rx.select.trigger(placeholder="Choose a model", id="source"),
                         rx.select.content(
@@ -143,7 +150,7 @@ def _form() -> rx.Component:
                         value=GenerateState.source,
                         on_change=_set("source"),
                     ),
-                    spacing="1",
+                    width="auto",
                 ),
                 rx.callout(
                     rx.text(
@@ -154,8 +161,9 @@ def _form() -> rx.Component:
                     width="100%",
                 ),
             ),
-            rx.vstack(
-                rx.text("Prompt", size="2", weight="medium"),
+            labelled(
+                "Prompt",
+                "prompt",
                 rx.text_area(
                     value=GenerateState.prompt,
                     on_change=_set("prompt"),
@@ -164,26 +172,26 @@ def _form() -> rx.Component:
                     rows="3",
                     width="100%",
                 ),
-                spacing="1",
-                width="100%",
             ),
-            rx.hstack(
-                rx.vstack(
-                    rx.text("Aspect ratio", size="2", weight="medium"),
-                    rx.box(
-                        rx.segmented_control.root(
-                            *[rx.segmented_control.item(r, value=r) for r in ASPECT_RATIOS],
-                            value=GenerateState.aspect_ratio,
-                            on_change=_set("aspect_ratio"),
-                            id="aspect",
-                        ),
-                        max_width="100%",
-                        overflow_x="auto",
+            rx.flex(
+                labelled_group(
+                    "Aspect ratio",
+                    "aspect-label",
+                    # Radix shares the width out evenly and the small size fits six on a phone.
+                    rx.segmented_control.root(
+                        *[rx.segmented_control.item(r, value=r) for r in ASPECT_RATIOS],
+                        value=GenerateState.aspect_ratio,
+                        on_change=_set("aspect_ratio"),
+                        id="aspect",
+                        aria_labelledby="aspect-label",
+                        size=rx.breakpoints(initial="1", sm="2"),
+                        width="100%",
                     ),
-                    spacing="1",
+                    width=rx.breakpoints(initial="100%", sm="auto"),
                 ),
-                rx.vstack(
-                    rx.text("Images", size="2", weight="medium"),
+                labelled_group(
+                    "Images",
+                    "count-label",
                     rx.segmented_control.root(
                         *[
                             rx.segmented_control.item(str(n), value=str(n))
@@ -192,11 +200,13 @@ def _form() -> rx.Component:
                         value=GenerateState.count,
                         on_change=_set("count"),
                         id="count",
+                        aria_labelledby="count-label",
+                        size=rx.breakpoints(initial="1", sm="2"),
                     ),
-                    spacing="1",
                 ),
-                spacing="6",
+                spacing=rx.breakpoints(initial="4", sm="6"),
                 wrap="wrap",
+                width="100%",
             ),
             _advanced(),
             error_callout(GenerateState.error),
@@ -218,13 +228,17 @@ def _form() -> rx.Component:
                 rx.text(
                     "Costs ",
                     rx.text.strong(GenerateState.cost, id="cost"),
-                    " credits · you have ",
-                    GenerateState.balance,
+                    " ",
+                    noun_for(GenerateState.cost, "credit"),
+                    " · you have ",
+                    counted(GenerateState.balance, "credit"),
                     size="2",
                     color=rx.color("gray", 11),
+                    id="cost-line",
                 ),
                 align="center",
                 spacing="4",
+                wrap="wrap",
             ),
             spacing="4",
             width="100%",
@@ -251,7 +265,9 @@ def _queue_row(req: ObjectVar[dict[str, str]]) -> rx.Component:
                 req["delivered"],
                 "/",
                 req["count"],
-                " images · ",
+                " ",
+                noun_for(req["count"], "image"),
+                " · ",
                 req["when"],
                 size="1",
                 color=rx.color("gray", 11),
@@ -342,5 +358,17 @@ def generate_page() -> rx.Component:
             width="100%",
         ),
         rx.heading("Latest pictures", size="5", as_="h2"),
-        _results(),
+        rx.cond(
+            GenerateState.recent.length() > 0,
+            _results(),
+            rx.card(
+                rx.text(
+                    "No pictures yet. Pick a style or write a prompt above, then press "
+                    "Generate: your pictures appear here as they are made.",
+                    color=rx.color("gray", 11),
+                ),
+                width="100%",
+                data_testid="recent-empty",
+            ),
+        ),
     )

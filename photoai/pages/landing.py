@@ -3,14 +3,19 @@
 import reflex as rx
 
 from photoai.components.layout import public_header
+from photoai.state.landing import LandingState
 from photoai.state.session import SessionState
 
-FEATURES: list[tuple[str, str, str]] = [
+FEATURES: list[tuple[str, str, str | rx.Component]] = [
     (
         "user-round-plus",
         "Your own AI model",
-        "Upload 10-20 photos of yourself. We check every photo, then train a personal model "
-        "that knows your face.",
+        rx.fragment(
+            "Upload ",
+            LandingState.photo_range,
+            " photos of yourself. We check every photo, then train a personal model that "
+            "knows your face.",
+        ),
     ),
     (
         "sparkles",
@@ -33,7 +38,7 @@ STEPS: list[tuple[str, str]] = [
 ]
 
 
-def _feature(icon: str, title: str, text: str) -> rx.Component:
+def _feature(icon: str, title: str, text: str | rx.Component) -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.center(

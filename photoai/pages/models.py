@@ -5,7 +5,13 @@ from typing import cast
 import reflex as rx
 from reflex.vars import ObjectVar
 
-from photoai.components.forms import error_callout, field, notice_callout, submit_form
+from photoai.components.forms import (
+    error_callout,
+    field,
+    labelled_group,
+    notice_callout,
+    submit_form,
+)
 from photoai.components.layout import app_page
 from photoai.components.model_cards import (
     demo_badge,
@@ -15,6 +21,7 @@ from photoai.components.model_cards import (
     progress_line,
     status_badge,
 )
+from photoai.components.wording import counted
 from photoai.state.models import ModelDetailState, ModelsState, NewModelState
 
 UPLOAD_ID = "photos"
@@ -33,9 +40,7 @@ def models_page() -> rx.Component:
         rx.hstack(
             rx.text(
                 "A personal model learns your face from ",
-                ModelsState.min_photos,
-                "-",
-                ModelsState.max_photos,
+                ModelsState.photo_range,
                 " photos, then generates new photos of you.",
                 color=rx.color("gray", 11),
             ),
@@ -86,16 +91,17 @@ def new_model_page() -> rx.Component:
                 error_callout(NewModelState.error),
                 submit_form(
                     field("Name", "name", placeholder="Me, summer 2026", max_length=80),
-                    rx.vstack(
-                        rx.text("Who is in the photos?", size="2", weight="medium"),
+                    labelled_group(
+                        "Who is in the photos?",
+                        "subject-label",
                         rx.radio_group(
                             ["woman", "man", "person", "pet"],
                             name="subject",
                             default_value="person",
                             direction="row",
                             spacing="4",
+                            aria_labelledby="subject-label",
                         ),
-                        spacing="1",
                         width="100%",
                     ),
                     label="Create and add photos",
@@ -149,7 +155,7 @@ def _facts() -> rx.Component:
                 ),
                 rx.data_list.item(
                     rx.data_list.label("Training cost"),
-                    rx.data_list.value(ModelDetailState.cost, " credits"),
+                    rx.data_list.value(counted(ModelDetailState.cost, "credit")),
                 ),
                 rx.data_list.item(
                     rx.data_list.label("Created"), rx.data_list.value(model["created"])
@@ -172,8 +178,8 @@ def _facts() -> rx.Component:
                         rx.icon("sparkles", size=16),
                         rx.cond(model["status"] == "failed", "Retry training", "Start training"),
                         " (",
-                        ModelDetailState.cost,
-                        " credits)",
+                        counted(ModelDetailState.cost, "credit"),
+                        ")",
                         on_click=ModelDetailState.start_training,
                         disabled=~ModelDetailState.can_train,
                         loading=ModelDetailState.busy,
@@ -271,7 +277,12 @@ def _photos() -> rx.Component:
                 rx.cond(
                     (ModelDetailState.upload_percent > 0) & (ModelDetailState.upload_percent < 100),
                     rx.vstack(
-                        rx.progress(value=ModelDetailState.upload_percent, max=100, width="100%"),
+                        rx.progress(
+                            value=ModelDetailState.upload_percent,
+                            max=100,
+                            aria_label="Upload progress",
+                            width="100%",
+                        ),
                         rx.text("Uploading… ", ModelDetailState.upload_percent, "%", size="2"),
                         width="100%",
                     ),
@@ -323,14 +334,13 @@ def _photos() -> rx.Component:
 
 def model_detail_page() -> rx.Component:
     return app_page(
-        "Model",
+        rx.cond(ModelDetailState.not_found, "Model not found", _model()["name"].to(str)),
         "/models",
         live_ticker(ModelDetailState.active, ModelDetailState.tick),
         rx.cond(
             ModelDetailState.not_found,
             rx.card(
                 rx.vstack(
-                    rx.heading("Model not found", size="4", as_="h2"),
                     rx.text("It does not exist, or it is not yours."),
                     rx.link("Back to your models", href="/models"),
                 ),
@@ -338,7 +348,6 @@ def model_detail_page() -> rx.Component:
             ),
             rx.vstack(
                 rx.link(rx.hstack(rx.icon("arrow-left", size=14), "All models"), href="/models"),
-                rx.heading(_model()["name"], size="6", as_="h2", id="model-name"),
                 error_callout(ModelDetailState.error),
                 rx.cond(
                     ModelDetailState.need_credits,

@@ -23,6 +23,7 @@ from sqlmodel import Session, col
 
 from photoai.db import insert_for, use_session
 from photoai.models import CreditEntry, CreditHold, LedgerKind, User
+from photoai.wording import counted
 
 
 class CreditError(Exception):
@@ -31,7 +32,7 @@ class CreditError(Exception):
 
 class InsufficientCredits(CreditError):
     def __init__(self, needed: int, balance: int) -> None:
-        super().__init__(f"This needs {needed} credits; you have {balance}.")
+        super().__init__(f"This needs {counted(needed, 'credit')}; you have {balance:,}.")
         self.needed = needed
         self.balance = balance
 

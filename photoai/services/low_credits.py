@@ -14,6 +14,7 @@ from photoai.db import session_scope
 from photoai.models import User
 from photoai.services.email import send_email
 from photoai.settings import get_settings
+from photoai.wording import counted
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +39,13 @@ def maybe_notify_low_credits(user_id: int) -> bool:
         ).one_or_none()
     if claimed is None:
         return False
+    balance = counted(claimed.credit_balance, "credit")
+    training = counted(settings.training_cost_credits, "credit")
+    image = counted(settings.image_cost_credits, "credit")
     text = (
-        f"Your {settings.app_name} balance is down to {claimed.credit_balance} credits.\n\n"
-        f"A training costs {settings.training_cost_credits} credits and each image "
-        f"{settings.image_cost_credits}. Top up or change plan at {settings.base_url}/billing\n"
+        f"Your {settings.app_name} balance is down to {balance}.\n\n"
+        f"A training costs {training} and each image {image}. "
+        f"Top up or change plan at {settings.base_url}/billing\n"
     )
     try:
         send_email(claimed.email, f"Your {settings.app_name} credits are running low", text)

@@ -56,6 +56,7 @@ from photoai.services.email import send_email
 from photoai.services.processed_events import claim, was_claimed
 from photoai.services.storage import LinkCheck, S3Storage, Storage, get_storage
 from photoai.settings import Settings, get_settings
+from photoai.wording import counted
 
 log = logging.getLogger(__name__)
 
@@ -533,8 +534,8 @@ def _settle_model(job_id: int) -> None:
             email,
             f"Training of “{name}” did not finish",
             f"Training of your model “{name}” did not finish: {error}\n\n"
-            f"The {cost} credits it held are back in your balance. You can retry from the "
-            f"model's page at {base}.\n",
+            f"The {counted(cost, 'credit')} it held went back to your balance. You can retry "
+            f"from the model's page at {base}.\n",
         )
 
 

@@ -6,12 +6,13 @@ import reflex as rx
 from reflex.event import EventSpec
 
 from photoai.services import credits
-from photoai.state.display import ledger_row
+from photoai.state.display import ledger_row, photo_range
 from photoai.state.session import SessionState
 
 
 class DashboardState(SessionState):
     recent: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
+    photo_range: rx.Field[str] = rx.field("")
 
     @rx.event
     async def on_load(self) -> EventSpec | None:
@@ -21,4 +22,5 @@ class DashboardState(SessionState):
         await self._refresh_profile(user)
         entries = await asyncio.to_thread(credits.recent_entries, user.user_id, limit=5)
         self.recent = [ledger_row(e) for e in entries]
+        self.photo_range = photo_range()
         return None

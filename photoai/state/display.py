@@ -2,6 +2,7 @@
 
 from datetime import datetime
 
+from photoai.services import training
 from photoai.services.credits import EntryView
 
 KIND_LABELS = {
@@ -33,6 +34,12 @@ KIND_COLORS = {
 def when(moment: datetime | None) -> str:
     """A moment to the minute; every time we store and show is UTC."""
     return moment.strftime("%d %b %Y, %H:%M UTC") if moment else ""
+
+
+def photo_range() -> str:
+    """How many photos a training takes, "8-30", as every page that mentions it says it."""
+    low, high = training.photo_range()
+    return f"{low}-{high}"
 
 
 def day(moment: datetime | None) -> str:

@@ -40,6 +40,11 @@ def request_row(view: RequestView) -> dict[str, str]:
     }
 
 
+def source_label(option: generation.SourceOption) -> str:
+    """The name in the "Who" list; one marker says a demo source makes no real AI picture."""
+    return f"{option.label} (demo)" if option.is_demo else option.label
+
+
 class GenerateState(SessionState):
     sources: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     source: rx.Field[str] = rx.field("")
@@ -105,9 +110,7 @@ class GenerateState(SessionState):
         self.error = self.notice = ""
         self.need_credits = self.busy = False
         options = await asyncio.to_thread(generation.sources, user.user_id)
-        self.sources = [
-            {"value": o.value, "label": o.label + (" (demo)" if o.is_demo else "")} for o in options
-        ]
+        self.sources = [{"value": o.value, "label": source_label(o)} for o in options]
         if self.source not in {o.value for o in options}:
             self.source = options[0].value if options else ""
         self.style_cards = [

@@ -17,7 +17,7 @@ from photoai.services.photo_decode import check_pool
 from photoai.services.queue import QueueUnavailable
 from photoai.services.training import ModelView, PhotoView
 from photoai.settings import get_settings
-from photoai.state.display import when
+from photoai.state.display import photo_range, when
 from photoai.state.session import SessionState
 
 ACTIVE = ("queued", "training")
@@ -29,6 +29,9 @@ STATUS_LABELS = {
     "failed": "Failed",
 }
 USER_ERRORS = (training.TrainingError, credits.CreditError, QueueUnavailable)
+TRAINING_STARTED = "Training started. This page updates by itself."
+# What replaces TRAINING_STARTED once the training ends (a failure shows its own error).
+TRAINING_ENDED = {"ready": "Training finished: your model is ready to generate photos."}
 PROGRESS_STEP_BYTES = 256 * 1024
 SPOOL_IN_MEMORY_BYTES = 512 * 1024
 
@@ -86,8 +89,7 @@ def _add_spooled_photo(
 class ModelsState(SessionState):
     models: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     loaded: rx.Field[bool] = rx.field(False)
-    min_photos: rx.Field[int] = rx.field(0)
-    max_photos: rx.Field[int] = rx.field(0)
+    photo_range: rx.Field[str] = rx.field("")
 
     @rx.var
     def any_active(self) -> bool:
@@ -98,8 +100,8 @@ class ModelsState(SessionState):
         if user is None:
             return self._login_redirect()
         views = await asyncio.to_thread(training.list_models, user.user_id)
-        self.min_photos, self.max_photos = await asyncio.to_thread(training.photo_range)
         self.models = [model_row(v) for v in views]
+        self.photo_range = photo_range()
         self.loaded = True
         return None
 
@@ -190,7 +192,11 @@ class ModelDetailState(SessionState):
             self.photos = []
             return None
         self.not_found = False
+        shown = self.model
         self.model = model_row(detail.model)
+        ended = shown.get("status") in ACTIVE and self.model["status"] not in ACTIVE
+        if ended and shown.get("id") == self.model["id"]:
+            self.notice = TRAINING_ENDED.get(self.model["status"], "")
         self.photos = [photo_row(p) for p in detail.photos]
         self.min_photos = detail.min_photos
         self.max_photos = detail.max_photos
@@ -321,7 +327,7 @@ class ModelDetailState(SessionState):
         )
         try:
             await asyncio.to_thread(start, user.user_id, model_id)
-            self.notice = "Training started. This page updates by itself."
+            self.notice = TRAINING_STARTED
         except USER_ERRORS as exc:
             self.error = str(exc)
             self.need_credits = isinstance(exc, credits.InsufficientCredits)

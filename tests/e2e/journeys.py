@@ -98,7 +98,7 @@ def create_model(page: Page, name: str) -> str:
     page.get_by_role("radio", name="woman").click()
     page.get_by_role("button", name="Create and add photos").click()
     page.wait_for_url(re.compile(r"/models/\d+"))
-    expect(page.locator("#model-name")).to_have_text(name)
+    expect(page.locator("#page-title")).to_have_text(name)
     return page.url.rstrip("/").rsplit("/", 1)[-1]
 
 

@@ -2,18 +2,60 @@
 provider, watch the status turn "ready" without reloading; another user sees nothing of it."""
 
 import re
+import time
 from pathlib import Path
 
 import httpx
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
 from tests.e2e.conftest import RunningApp, shoot
 from tests.e2e.journeys import BAD_FILES, GOOD_COUNT, create_model, new_email, register, upload
+
+# What the training progress bar shows, read in one go so the text and the bar agree in time.
+READ_PROGRESS = r"""() => {
+    const bar = document.querySelector('[role=progressbar]');
+    const label = [...document.querySelectorAll('p, span')].find(
+        (el) => /^\d+% trained$/.test(el.textContent.trim()));
+    if (!bar || !label) return null;
+    const fill = bar.firstElementChild.getBoundingClientRect().width;
+    return {
+        text: parseInt(label.textContent, 10),
+        now: bar.getAttribute('aria-valuenow'),
+        filled: 100 * fill / bar.getBoundingClientRect().width,
+    };
+}"""
+
+
+def assert_progress_bar_matches_text(page: Page) -> list[int]:
+    """While training, the bar is filled as far as the percentage written under it says."""
+    seen: list[int] = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        shown = page.evaluate(READ_PROGRESS)
+        if shown is None:
+            if seen:
+                return seen
+        else:
+            page.wait_for_timeout(250)  # the bar eases to a new value over 120 ms
+            again = page.evaluate(READ_PROGRESS)
+            if again is not None and again["text"] == shown["text"]:
+                assert again["now"] == str(again["text"]), again
+                assert abs(again["filled"] - again["text"]) <= 2, again
+                seen.append(again["text"])
+        page.wait_for_timeout(300)
+    raise AssertionError(f"training progress never finished showing; saw {seen}")
 
 
 def test_upload_check_train_and_see_ready_live(
     page: Page, browser: Browser, app_server: RunningApp, photo_files: dict[str, list[Path]]
 ) -> None:
+    console: list[str] = []
+
+    def keep(message: ConsoleMessage) -> None:
+        if message.type in ("error", "warning"):
+            console.append(message.text)
+
+    page.on("console", keep)
     register(page, new_email())
     model_id = create_model(page, "Summer me")
     expect(page.locator("#start-training")).to_be_disabled()
@@ -39,8 +81,13 @@ def test_upload_check_train_and_see_ready_live(
     expect(page.locator("#nav-balance")).to_have_text("10")
     expect(page.get_by_text("Training", exact=True).first).to_be_visible(timeout=30_000)
     shoot(page, "model-training")
+    seen = assert_progress_bar_matches_text(page)
+    assert len(set(seen)) >= 2, seen  # it moved while we watched
     expect(page.get_by_text("Ready", exact=True).first).to_be_visible(timeout=90_000)
+    expect(page.get_by_text("Training started")).to_have_count(0)
+    expect(page.get_by_role("status")).to_contain_text("Training finished")
     shoot(page, "model-ready")
+    assert not [m for m in console if "value" in m], console
     page.goto("/models")
     expect(page.get_by_test_id("model-card")).to_have_count(1)
     expect(page.get_by_test_id("model-card")).to_contain_text("Ready")

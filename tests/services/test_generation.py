@@ -143,7 +143,7 @@ def test_sources_are_ready_models_then_instant(env: None, clock: Clock) -> None:
     model_id = ready_model(uid, clock)
     assert generation.sources(uid) == [
         generation.SourceOption(model_source(model_id), "Me", is_demo=True),
-        generation.SourceOption("instant", "Instant (no training)", is_demo=True),
+        generation.SourceOption("instant", "Instant, no training", is_demo=True),
     ]
     assert draft_id != model_id
     assert generation.sources(stranger) == []
