@@ -1,6 +1,7 @@
 """RQ entry points: they take ids, call services, and are safe to run more than once."""
 
 # Importing the services registers their job kinds (and upkeep) with the job runner.
+from photoai.services import gallery as _gallery  # noqa: F401
 from photoai.services import generation as _generation  # noqa: F401
 from photoai.services import jobs
 from photoai.services import training as _training  # noqa: F401
