@@ -146,19 +146,6 @@ def _ledger_row(entry: ObjectVar[dict[str, str]]) -> rx.Component:
         ),
         _change_cell(entry),
         rx.table.cell(entry["balance_after"], text_align="right"),
-        rx.table.cell(
-            rx.text(
-                entry["reference"],
-                title=entry["reference"],
-                size="1",
-                font_family="var(--code-font-family)",
-                color=rx.color("gray", 11),
-                max_width="16em",
-                overflow="hidden",
-                text_overflow="ellipsis",
-                white_space="nowrap",
-            ),
-        ),
         rx.table.cell(entry["description"]),
         data_kind=entry["kind"],
         class_name="ledger-row",
@@ -177,7 +164,6 @@ def ledger_table() -> rx.Component:
                             rx.table.column_header_cell("Kind"),
                             rx.table.column_header_cell("Amount", text_align="right"),
                             rx.table.column_header_cell("Balance", text_align="right"),
-                            rx.table.column_header_cell("Reference"),
                             rx.table.column_header_cell("Description"),
                         )
                     ),

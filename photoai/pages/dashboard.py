@@ -90,11 +90,14 @@ def dashboard_page() -> rx.Component:
                 "/generate",
                 "sparkles",
             ),
-            _next_step(
-                "Buy credits",
-                "Credit packs and monthly plans for more models and images.",
-                "/billing",
-                "credit-card",
+            rx.cond(
+                DashboardState.billing_on,
+                _next_step(
+                    "Buy credits",
+                    "Credit packs and monthly plans for more models and images.",
+                    "/billing",
+                    "credit-card",
+                ),
             ),
             columns=rx.breakpoints(initial="1", md="3"),
             spacing="4",

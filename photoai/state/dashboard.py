@@ -5,13 +5,15 @@ import asyncio
 import reflex as rx
 from reflex.event import EventSpec
 
-from photoai.services import credits
+from photoai.services import billing, credit_history
 from photoai.state.display import ledger_row
 from photoai.state.session import SessionState
 
 
 class DashboardState(SessionState):
     recent: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
+    # Without billing there is nothing to buy, so the page does not offer it.
+    billing_on: rx.Field[bool] = rx.field(False)
 
     @rx.event
     async def on_load(self) -> EventSpec | None:
@@ -19,6 +21,7 @@ class DashboardState(SessionState):
         if user is None:
             return self._login_redirect()
         await self._refresh_profile(user)
-        entries = await asyncio.to_thread(credits.recent_entries, user.user_id, limit=5)
+        entries = await asyncio.to_thread(credit_history.history, user.user_id, limit=5)
         self.recent = [ledger_row(e) for e in entries]
+        self.billing_on = billing.billing_enabled()
         return None

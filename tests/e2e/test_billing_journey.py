@@ -97,7 +97,10 @@ def test_buy_a_credit_pack(page: Page, stripe_fake: FakeStripe) -> None:
     expect(purchase).to_have_count(1)
     expect(purchase).to_contain_text("Purchase")
     expect(purchase).to_contain_text("+50")
-    expect(purchase).to_contain_text(f"stripe:checkout:{session_id}")
+    # Written for the person paying: what was bought, never the ledger's reference.
+    expect(purchase).to_contain_text("Credit pack: 50 credits")
+    expect(page.locator("#ledger")).not_to_contain_text("stripe:")
+    expect(page.locator("#ledger")).not_to_contain_text(session_id)
     shoot(page, "billing-after-purchase")
 
     # Coming back to the success page (reload, history) grants nothing twice.
