@@ -264,6 +264,7 @@ def _build_request(
         trigger_word=likeness.trigger_word,
         reference_image_urls=reference_urls,
         reference_images=[storage.get(key) for key in likeness.photo_keys] if DEMO in names else [],
+        style_id=spec.style_id,
     )
 
 
