@@ -264,7 +264,7 @@ def _confirm_delete() -> rx.Component:
             rx.alert_dialog.description(
                 "You can undo this for ",
                 GalleryState.undo_minutes,
-                "; after that the pictures and their files are removed for good.",
+                ". After that, deleted pictures are removed for good.",
             ),
             rx.hstack(
                 rx.alert_dialog.cancel(rx.button("Keep", variant="soft", color_scheme="gray")),
@@ -293,7 +293,7 @@ def _undo_bar() -> rx.Component:
         rx.box(
             rx.hstack(
                 rx.icon("trash-2", size=16),
-                rx.text(GalleryState.undo_message, size="2"),
+                rx.text(GalleryState.undo_message, size="2", white_space="nowrap"),
                 rx.button(
                     rx.icon("undo-2", size=14),
                     "Undo",

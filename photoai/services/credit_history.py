@@ -104,7 +104,7 @@ def describe(entry: EntryView, job: _Job | None = None) -> str:
             return "Payment disputed — its credits were taken back"
         return "Payment refunded — its credits were taken back"
     if kind == LedgerKind.ADJUSTMENT:
-        return f"Adjustment by support: {entry.description}" if entry.description else "Adjustment"
+        return entry.description or "Adjustment by support"  # the operator's own words
     return kind.capitalize()
 
 

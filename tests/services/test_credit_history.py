@@ -51,7 +51,9 @@ def test_every_ledger_row_gets_a_sentence_for_the_payer(
         reference="stripe:checkout:cs_test_1",
         description="Starter pack",
     )
-    credits.grant(uid, 5, kind=LedgerKind.ADJUSTMENT, reference="admin:t1", description="Sorry!")
+    credits.grant(
+        uid, 5, kind=LedgerKind.ADJUSTMENT, reference="admin:t1", description="Goodwill credits"
+    )
 
     model_id = draft_with_photos(uid, name="Anna")
     training.start_training(uid, model_id)
@@ -86,7 +88,7 @@ def test_every_ledger_row_gets_a_sentence_for_the_payer(
     assert descriptions(uid) == [
         "Welcome credits",
         "Credit pack: 100 credits",
-        "Adjustment by support: Sorry!",
+        "Goodwill credits",
         "Training “Anna B”",
         "Training “Anna B” finished",
         "Generating 2 pictures — Beach vacation",
