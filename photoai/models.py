@@ -185,6 +185,13 @@ class GeneratedImage(SQLModel, table=True):
             postgresql_where=text("favourite"),
             sqlite_where=text("favourite = 1"),
         ),
+        # Only deleted pictures, for the upkeep that purges them once their undo window ends.
+        Index(
+            "ix_generated_images_deleted",
+            "deleted_at",
+            postgresql_where=text("deleted_at IS NOT NULL"),
+            sqlite_where=text("deleted_at IS NOT NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
@@ -192,7 +199,10 @@ class GeneratedImage(SQLModel, table=True):
     model_id: int | None = Field(default=None, foreign_key="personal_models.id")
     job_id: int | None = Field(default=None, foreign_key="jobs.id", index=True)
     style_id: str = Field(default="", max_length=64)
+    # What was sent to the provider (the style's template, the model's trigger word, ...).
     prompt: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    # What the user typed, the only prompt the UI shows; "" for a style without extra words.
+    user_prompt: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     negative_prompt: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     seed: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     width: int = 0
@@ -204,6 +214,8 @@ class GeneratedImage(SQLModel, table=True):
     favourite: bool = Field(default=False)
     flagged: bool = Field(default=False)
     created_at: datetime = Field(default_factory=utcnow)
+    # Set when the user deletes the picture: hidden everywhere, restorable until purged.
+    deleted_at: datetime | None = None
 
 
 class Job(SQLModel, table=True):

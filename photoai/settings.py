@@ -216,6 +216,12 @@ class Settings(BaseSettings):
         default_factory=lambda: ["nude", "naked", "nsfw", "porn", "topless", "sexual"],
         description="Prompts containing any of these words are refused before any provider.",
     )
+    picture_undo_seconds: int = Field(
+        default=600,
+        ge=10,
+        le=7 * 24 * 3600,
+        description="How long a deleted picture can be restored before it is removed for good.",
+    )
 
     # --- billing (issue: Stripe) ---
     stripe_secret_key: str = Field(

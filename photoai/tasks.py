@@ -4,6 +4,7 @@ import logging
 import os
 
 # Importing the services registers their job kinds (and upkeep) with the job runner.
+from photoai.services import gallery as _gallery  # noqa: F401
 from photoai.services import generation as _generation  # noqa: F401
 from photoai.services import jobs, maintenance
 from photoai.services import training as _training  # noqa: F401

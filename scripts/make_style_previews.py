@@ -17,8 +17,7 @@ import skimage.data
 from PIL import Image, ImageOps
 
 from photoai.providers.demo_generator import DemoGenerator
-from photoai.providers.generation_base import GenerationRequest
-from photoai.services.generation import image_size
+from photoai.providers.generation_base import GenerationRequest, size_for
 from photoai.services.styles import STYLES, instant_subject
 from photoai.settings import PROJECT_ROOT
 
@@ -33,10 +32,15 @@ def portrait_jpeg() -> bytes:
     return out.getvalue()
 
 
-def render_preview(prompt: str, aspect_ratio: str, seed: int, photo: bytes) -> bytes:
-    width, height = image_size(aspect_ratio)
+def render_preview(style_id: str, prompt: str, aspect_ratio: str, seed: int, photo: bytes) -> bytes:
+    width, height = size_for(aspect_ratio)
     request = GenerationRequest(
-        prompt=prompt, width=width, height=height, seed=seed, reference_images=[photo]
+        prompt=prompt,
+        width=width,
+        height=height,
+        seed=seed,
+        reference_images=[photo],
+        style_id=style_id,
     )
     [output] = DemoGenerator().generate(request)
     assert output.data is not None
@@ -55,7 +59,11 @@ def main() -> None:
     subject = instant_subject("woman")
     for style in STYLES:
         data = render_preview(
-            style.render(subject), style.aspect_ratio, zlib.crc32(style.id.encode()), photo
+            style.id,
+            style.render(subject),
+            style.aspect_ratio,
+            zlib.crc32(style.id.encode()),
+            photo,
         )
         path = OUT_DIR / f"{style.id}.webp"
         path.write_bytes(data)

@@ -138,28 +138,29 @@ def _change_cell(entry: ObjectVar[dict[str, str]]) -> rx.Component:
     )
 
 
+def movement_cell(entry: ObjectVar[dict[str, str]]) -> rx.Component:
+    """What happened first (it is what the reader looks for), then its kind and time: one
+    cell, so a phone shows the whole row without scrolling sideways."""
+    return rx.table.cell(
+        rx.vstack(
+            rx.text(entry["description"], size="2"),
+            rx.hstack(
+                rx.badge(entry["label"], color_scheme=entry["color"].to(str), variant="soft"),
+                rx.text(entry["when"], size="1", color=rx.color("gray", 11)),
+                align="center",
+                spacing="2",
+                wrap="wrap",
+            ),
+            spacing="1",
+        ),
+    )
+
+
 def _ledger_row(entry: ObjectVar[dict[str, str]]) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(entry["when"], white_space="nowrap"),
-        rx.table.cell(
-            rx.badge(entry["label"], color_scheme=entry["color"].to(str), variant="soft"),
-        ),
+        movement_cell(entry),
         _change_cell(entry),
         rx.table.cell(entry["balance_after"], text_align="right"),
-        rx.table.cell(
-            rx.text(
-                entry["reference"],
-                title=entry["reference"],
-                size="1",
-                font_family="var(--code-font-family)",
-                color=rx.color("gray", 11),
-                max_width="16em",
-                overflow="hidden",
-                text_overflow="ellipsis",
-                white_space="nowrap",
-            ),
-        ),
-        rx.table.cell(entry["description"]),
         data_kind=entry["kind"],
         class_name="ledger-row",
     )
@@ -173,12 +174,9 @@ def ledger_table() -> rx.Component:
                 rx.table.root(
                     rx.table.header(
                         rx.table.row(
-                            rx.table.column_header_cell("Date"),
-                            rx.table.column_header_cell("Kind"),
+                            rx.table.column_header_cell("Movement"),
                             rx.table.column_header_cell("Amount", text_align="right"),
                             rx.table.column_header_cell("Balance", text_align="right"),
-                            rx.table.column_header_cell("Reference"),
-                            rx.table.column_header_cell("Description"),
                         )
                     ),
                     rx.table.body(rx.foreach(BillingState.entries, _ledger_row)),

@@ -104,6 +104,8 @@ def model_card(model: ObjectVar[dict[str, str]]) -> rx.Component:
 def photo_tile(
     photo: ObjectVar[dict[str, str]], can_remove: rx.Var[bool], on_remove: Any
 ) -> rx.Component:
+    """One training photo with its verdict; `can_remove` is for accepted photos (refused ones
+    can always be removed)."""
     accepted = photo["accepted"] != ""
     return rx.card(
         rx.vstack(
@@ -134,8 +136,9 @@ def photo_tile(
                     rx.icon("x", size=12), photo["reason"], color_scheme="red", white_space="normal"
                 ),
             ),
+            # A refused photo never trained anything, so it can go whatever the model's state.
             rx.cond(
-                can_remove & (photo["id"].to(str) != ""),
+                (can_remove | ~accepted) & (photo["id"].to(str) != ""),
                 rx.button(
                     rx.icon("trash-2", size=12),
                     "Remove",
@@ -143,6 +146,7 @@ def photo_tile(
                     variant="ghost",
                     color_scheme="gray",
                     on_click=on_remove(photo["id"]),
+                    aria_label="Remove " + photo["filename"].to(str),
                 ),
             ),
             spacing="2",

@@ -170,7 +170,7 @@ def _billing_off() -> rx.Component:
         rx.vstack(
             rx.hstack(
                 rx.icon("info", size=18, color=rx.color("blue", 11)),
-                rx.heading("Buying credits is not available on this server", size="4", as_="h2"),
+                rx.heading("Buying credits isn't available on this server.", size="4", as_="h2"),
                 align="center",
                 spacing="2",
             ),
@@ -179,12 +179,6 @@ def _billing_off() -> rx.Component:
                 "Every new account starts with ",
                 rx.text.strong(BillingState.starter_credits, " free credits"),
                 ", enough to try a model training and images.",
-            ),
-            rx.text(
-                "Operators turn billing on by setting PHOTOAI_STRIPE_SECRET_KEY and "
-                "PHOTOAI_STRIPE_WEBHOOK_SECRET.",
-                size="2",
-                color=rx.color("gray", 11),
             ),
             spacing="3",
         ),

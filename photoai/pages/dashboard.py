@@ -3,6 +3,7 @@
 import reflex as rx
 from reflex.vars import ObjectVar
 
+from photoai.components.billing import movement_cell
 from photoai.components.layout import app_page
 from photoai.state.dashboard import DashboardState
 
@@ -46,10 +47,8 @@ def _next_step(title: str, text: str | rx.Component, href: str, icon: str) -> rx
 
 def _recent_row(entry: ObjectVar[dict[str, str]]) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(entry["when"]),
-        rx.table.cell(entry["label"]),
-        rx.table.cell(entry["description"]),
-        rx.table.cell(entry["change"], text_align="right"),
+        movement_cell(entry),
+        rx.table.cell(entry["change"], text_align="right", white_space="nowrap"),
     )
 
 
@@ -94,11 +93,14 @@ def dashboard_page() -> rx.Component:
                 "/generate",
                 "sparkles",
             ),
-            _next_step(
-                "Buy credits",
-                "Credit packs and monthly plans for more models and images.",
-                "/billing",
-                "credit-card",
+            rx.cond(
+                DashboardState.billing_on,
+                _next_step(
+                    "Buy credits",
+                    "Credit packs and monthly plans for more models and images.",
+                    "/billing",
+                    "credit-card",
+                ),
             ),
             columns=rx.breakpoints(initial="1", md="3"),
             spacing="4",
@@ -111,9 +113,7 @@ def dashboard_page() -> rx.Component:
                 rx.table.root(
                     rx.table.header(
                         rx.table.row(
-                            rx.table.column_header_cell("When"),
-                            rx.table.column_header_cell("What"),
-                            rx.table.column_header_cell("Details"),
+                            rx.table.column_header_cell("Movement"),
                             rx.table.column_header_cell("Credits", text_align="right"),
                         )
                     ),

@@ -85,7 +85,7 @@ def _toolbar() -> rx.Component:
                     size="2",
                     color_scheme="red",
                     variant="soft",
-                    on_click=GalleryState.delete_selected,
+                    on_click=GalleryState.ask_delete_selected,
                     id="delete-selected",
                 ),
                 rx.button(
@@ -108,7 +108,7 @@ def _tile(image: ObjectVar[dict[str, str]]) -> rx.Component:
             image["thumb"] != "",
             rx.image(
                 src=image["thumb"],
-                alt=image["prompt"],
+                alt=image["alt"],
                 width="100%",
                 aspect_ratio="1",
                 object_fit="cover",
@@ -179,7 +179,7 @@ def _modal() -> rx.Component:
                     image["original"] != "",
                     rx.image(
                         src=image["original"],
-                        alt=image["prompt"],
+                        alt=image["alt"],
                         width="100%",
                         border_radius="var(--radius-3)",
                         id="modal-image",
@@ -191,7 +191,10 @@ def _modal() -> rx.Component:
                         image["demo"] != "",
                         rx.badge("demo", color_scheme="orange", variant="outline"),
                     ),
-                    rx.text(image["prompt"], size="2", id="modal-prompt"),
+                    rx.cond(
+                        image["prompt"] != "",
+                        rx.text(image["prompt"], size="2", id="modal-prompt"),
+                    ),
                     rx.data_list.root(
                         _fact("Model", image["model"]),
                         _fact("Seed", image["seed"]),
@@ -232,7 +235,7 @@ def _modal() -> rx.Component:
                             "Delete",
                             color_scheme="red",
                             variant="soft",
-                            on_click=GalleryState.delete_current,
+                            on_click=GalleryState.ask_delete_current,
                             id="delete-image",
                             width="100%",
                         ),
@@ -252,6 +255,80 @@ def _modal() -> rx.Component:
         ),
         open=GalleryState.modal_open,
         on_open_change=GalleryState.set_modal_open,
+    )
+
+
+def _confirm_delete() -> rx.Component:
+    """Asks before deleting; Radix's alert dialog is a labelled, focus-trapped modal."""
+    return rx.alert_dialog.root(
+        rx.alert_dialog.content(
+            rx.alert_dialog.title(GalleryState.confirm_title),
+            rx.alert_dialog.description(
+                "You can undo this for ",
+                GalleryState.undo_minutes,
+                ". After that, deleted pictures are removed for good.",
+            ),
+            rx.hstack(
+                rx.alert_dialog.cancel(rx.button("Keep", variant="soft", color_scheme="gray")),
+                rx.alert_dialog.action(
+                    rx.button(
+                        "Delete",
+                        color_scheme="red",
+                        on_click=GalleryState.confirm_delete,
+                        id="confirm-delete",
+                    )
+                ),
+                justify="end",
+                spacing="3",
+                margin_top="1em",
+            ),
+        ),
+        open=GalleryState.confirm_open,
+        on_open_change=GalleryState.set_confirm_open,
+    )
+
+
+def _undo_bar() -> rx.Component:
+    """A toast that stays until used or dismissed: a screen reader hears it (role=status)."""
+    return rx.cond(
+        GalleryState.undo_message != "",
+        rx.box(
+            rx.hstack(
+                rx.icon("trash-2", size=16),
+                rx.text(GalleryState.undo_message, size="2", white_space="nowrap"),
+                rx.button(
+                    rx.icon("undo-2", size=14),
+                    "Undo",
+                    size="2",
+                    variant="solid",
+                    on_click=GalleryState.undo_delete,
+                    id="undo-delete",
+                ),
+                rx.icon_button(
+                    rx.icon("x", size=14),
+                    size="2",
+                    variant="ghost",
+                    color_scheme="gray",
+                    aria_label="Dismiss",
+                    on_click=GalleryState.dismiss_undo,
+                ),
+                align="center",
+                spacing="3",
+            ),
+            role="status",
+            position="fixed",
+            bottom="1.5em",
+            left="50%",
+            transform="translateX(-50%)",
+            z_index="60",
+            padding="0.6em 1em",
+            background=rx.color("gray", 1),
+            border=f"1px solid {rx.color('gray', 6)}",
+            border_radius="var(--radius-4)",
+            box_shadow="var(--shadow-5)",
+            max_width="calc(100vw - 2em)",
+            id="undo-toast",
+        ),
     )
 
 
@@ -297,4 +374,6 @@ def gallery_page() -> rx.Component:
             ),
         ),
         _modal(),
+        _confirm_delete(),
+        _undo_bar(),
     )

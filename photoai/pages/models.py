@@ -269,7 +269,27 @@ def _upload_zone() -> rx.Component:
 
 def _photos() -> rx.Component:
     return rx.vstack(
-        rx.heading("Training photos", size="5", as_="h2"),
+        rx.hstack(
+            rx.heading("Training photos", size="5", as_="h2"),
+            rx.spacer(),
+            rx.cond(
+                ModelDetailState.refused_count > 0,
+                rx.button(
+                    rx.icon("trash-2", size=14),
+                    "Clear refused photos (",
+                    ModelDetailState.refused_count,
+                    ")",
+                    size="2",
+                    variant="soft",
+                    color_scheme="gray",
+                    on_click=ModelDetailState.clear_refused,
+                    id="clear-refused",
+                ),
+            ),
+            width="100%",
+            align="center",
+            wrap="wrap",
+        ),
         rx.cond(
             ModelDetailState.can_edit,
             rx.vstack(

@@ -2,9 +2,11 @@
 
 It needs no key and no network, so every generation flow (credits, jobs, storage, gallery)
 works on a first run and in tests. Each picture is one of the user's photos, chosen by the
-seed, cropped to the requested size and graded in a style read from the prompt, with a soft
-pattern and a vignette derived from a hash of prompt and seed, and a visible "DEMO" label: the
-same seed and prompt always give the same picture, and nobody mistakes it for AI output.
+seed and cropped to the requested size. A catalogue style gets its own look (`demo_looks`:
+the person set in a scene drawn for the style, then graded and textured for it); a prompt of
+the user's own gets a grade read from its words, with a soft pattern. Then a vignette and a
+visible "DEMO" label: the same seed, prompt and style always give the same picture, and nobody
+mistakes it for AI output.
 """
 
 import hashlib
@@ -16,6 +18,7 @@ from io import BytesIO
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from photoai.providers.base import ProviderRejected
+from photoai.providers.demo_looks import LOOKS, apply_look, frame_person
 from photoai.providers.generation_base import GeneratedOutput, GenerationRequest
 
 NAME = "demo"
@@ -87,7 +90,9 @@ class DemoGenerator:
                 if index not in decoded:
                     decoded[index] = _decode(photos[index], request.width, request.height)
                 base = decoded[index]
-            data = render(base, request.prompt, seed, request.width, request.height)
+            data = render(
+                base, request.prompt, seed, request.width, request.height, request.style_id
+            )
             outputs.append(GeneratedOutput(content_type="image/jpeg", data=data, seed=seed))
         return outputs
 
@@ -104,14 +109,25 @@ def _decode(data: bytes, width: int, height: int) -> Image.Image:
     return image
 
 
-def render(base: Image.Image | None, prompt: str, seed: int, width: int, height: int) -> bytes:
+def render(
+    base: Image.Image | None, prompt: str, seed: int, width: int, height: int, style_id: str = ""
+) -> bytes:
     """One demo picture as JPEG bytes; a pure function of its arguments."""
     digest = hashlib.sha256(f"{seed}\n{prompt}".encode()).digest()
     rng = random.Random(digest)  # noqa: S311 - picture variety, not security
     size = (width, height)
-    picture = _crop(base, size, rng) if base is not None else _backdrop(size, rng)
-    picture = _grade_for(prompt)(picture, rng)
-    picture = _vignette(_pattern(picture, rng), rng)
+    framed, face = None, None
+    if base is not None and style_id in LOOKS:
+        found = frame_person(base, size, rng)
+        framed, face = found if found is not None else (_crop(base, size, rng), None)
+    elif base is not None:
+        framed = _crop(base, size, rng)
+    styled = apply_look(style_id, framed, face, size, rng)
+    if styled is not None:
+        picture = _vignette(styled, rng, weak=True)
+    else:
+        picture = framed if framed is not None else _backdrop(size, rng)
+        picture = _vignette(_pattern(_grade_for(prompt)(picture, rng), rng), rng)
     _stamp(picture)
     out = BytesIO()
     picture.save(out, format="JPEG", quality=JPEG_QUALITY)
@@ -159,9 +175,9 @@ def _pattern(picture: Image.Image, rng: random.Random) -> Image.Image:
     return Image.alpha_composite(picture.convert("RGBA"), layer).convert("RGB")
 
 
-def _vignette(picture: Image.Image, rng: random.Random) -> Image.Image:
+def _vignette(picture: Image.Image, rng: random.Random, *, weak: bool = False) -> Image.Image:
     mask = Image.radial_gradient("L").resize(picture.size)
-    strength = rng.uniform(0.45, 0.8)
+    strength = rng.uniform(0.2, 0.35) if weak else rng.uniform(0.45, 0.8)
     mask = mask.point(lambda value: int(value * strength))
     return Image.composite(Image.new("RGB", picture.size, (0, 0, 0)), picture, mask)
 

@@ -68,6 +68,9 @@ class GenerationRequest:
     trained_version: str | None = None
     reference_image_urls: list[str] = field(default_factory=list)
     reference_images: list[bytes] = field(default_factory=list, repr=False)
+    # The catalogue style asked for, if any. Real providers read the prompt; the offline demo
+    # generator has no model to read it with, so it draws the style's look from this id.
+    style_id: str = ""
 
     def __post_init__(self) -> None:
         if not self.prompt.strip():

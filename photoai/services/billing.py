@@ -25,9 +25,9 @@ from photoai.billing_catalog import CreditPack, Plan
 from photoai.db import session_scope
 from photoai.models import (
     CreditEntry,
-    GeneratedImage,
+    CreditHold,
+    Job,
     LedgerKind,
-    PersonalModel,
     Subscription,
     User,
 )
@@ -50,7 +50,9 @@ from photoai.services.billing_sync import (
     reconcile,
     run_effect,
 )
+from photoai.services.generation_runs import KIND as GENERATION_KIND
 from photoai.services.low_credits import maybe_notify_low_credits
+from photoai.services.training_runs import KIND as TRAINING_KIND
 from photoai.settings import get_settings
 
 __all__ = [
@@ -347,40 +349,44 @@ def _per_day(stamps: list[datetime], first: date) -> dict[date, int]:
 
 
 def usage_summary(user_id: int, days: int = 30) -> list[DayUsage]:
-    """Per UTC day, oldest first: credits spent (captured, so released holds do not count),
-    images generated and models trained.
+    """Per UTC day, oldest first: credits spent, images generated and models trained.
 
-    Every day of the window is present, with zeros, so a chart needs no gap handling.
+    All three come from the ledger's captures (what was charged, so released holds do not
+    count), each joined to the job whose hold it charged: a generation's capture is one
+    delivered image, a training's is one trained model. Nothing here reads pictures or models,
+    which users can delete; a charge stays in the ledger for good. Every day of the window is
+    present, with zeros, so a chart needs no gap handling.
     """
     today = datetime.now(UTC).date()
     first = today - timedelta(days=max(days, 1) - 1)
     since = datetime.combine(first, datetime.min.time(), UTC)
     with session_scope() as s:
         captures = s.execute(
-            select(col(CreditEntry.amount), col(CreditEntry.created_at)).where(
+            select(col(CreditEntry.amount), col(CreditEntry.created_at), col(Job.kind))
+            .outerjoin(CreditHold, col(CreditHold.id) == col(CreditEntry.hold_id))
+            .outerjoin(
+                Job,
+                (col(Job.hold_reference) == col(CreditHold.reference))
+                & (col(Job.user_id) == user_id),
+            )
+            .where(
                 col(CreditEntry.user_id) == user_id,
                 col(CreditEntry.kind) == LedgerKind.CAPTURE.value,
                 col(CreditEntry.created_at) >= since,
             )
         ).all()
-        images = s.execute(
-            select(col(GeneratedImage.created_at)).where(
-                col(GeneratedImage.user_id) == user_id, col(GeneratedImage.created_at) >= since
-            )
-        ).scalars()
-        trained = s.execute(
-            select(col(PersonalModel.trained_at)).where(
-                col(PersonalModel.user_id) == user_id, col(PersonalModel.trained_at) >= since
-            )
-        ).scalars()
-        image_days = _per_day(list(images), first)
-        model_days = _per_day([t for t in trained if t is not None], first)
     spent: dict[date, int] = {}
-    for amount, created in captures:
+    images: dict[date, int] = {}
+    models: dict[date, int] = {}
+    for amount, created, kind in captures:
         for day in _per_day([created], first):
             spent[day] = spent.get(day, 0) + amount
+            if kind == GENERATION_KIND:
+                images[day] = images.get(day, 0) + 1
+            elif kind == TRAINING_KIND:
+                models[day] = models.get(day, 0) + 1
     return [
-        DayUsage(day, spent.get(day, 0), image_days.get(day, 0), model_days.get(day, 0))
+        DayUsage(day, spent.get(day, 0), images.get(day, 0), models.get(day, 0))
         for day in (first + timedelta(days=i) for i in range((today - first).days + 1))
     ]
 

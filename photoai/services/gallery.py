@@ -14,6 +14,11 @@ when the user asks to see one anyway. ZIP downloads leave them out.
 
 Links are made by one storage object per call (local HMAC or S3 presigning, no network), and
 model names come from the same query as the images, so a page is one database round trip.
+
+Deleting is soft: a deleted picture gets `deleted_at`, vanishes from every query here at once,
+and can be restored (the page's "Undo") for `picture_undo_seconds`. Upkeep then purges it: the
+row goes, then its files. Usage figures never count rows (they come from the ledger), so
+neither deleting nor purging changes what a user was shown as generated.
 """
 
 import base64
@@ -26,12 +31,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
-from sqlalchemy import Select, delete, exists, select, tuple_, update
+from sqlalchemy import ColumnElement, Select, delete, exists, select, tuple_, update
 from sqlmodel import Session, col
 
 from photoai.db import session_scope
-from photoai.models import GeneratedImage, PersonalModel
-from photoai.services import styles
+from photoai.models import GeneratedImage, PersonalModel, utcnow
+from photoai.services import maintenance, styles
 from photoai.services.storage import ObjectNotFound, S3Storage, Storage, get_storage
 from photoai.settings import get_settings
 
@@ -45,6 +50,8 @@ __all__ = [
     "get_image",
     "iter_zip",
     "page",
+    "purge_deleted",
+    "restore_images",
     "set_favourite",
 ]
 
@@ -52,6 +59,8 @@ log = logging.getLogger(__name__)
 
 MAX_PAGE = 100
 MAX_IDS = 200  # per delete or ZIP: one request, one bounded query
+PURGE_BATCH = 500  # rows per purge transaction; upkeep comes back for the rest
+PURGE_EVERY_SECONDS = 60.0
 ZIP_CHUNK = 64 * 1024
 NOT_FOUND = "Image not found."
 BAD_CURSOR = "Bad page cursor."
@@ -68,6 +77,9 @@ class GalleryError(ValueError):
 
 @dataclass(frozen=True)
 class ImageView:
+    """One picture as the user sees it. `prompt` is the user's own words ("" when a style was
+    chosen without any): the prompt sent to the provider never leaves this module."""
+
     id: int
     thumb_url: str
     original_url: str
@@ -176,7 +188,7 @@ def _view(
         thumb_url=thumb_url,
         original_url=original_url,
         download_url=download_url,
-        prompt=image.prompt,
+        prompt=image.user_prompt,
         negative_prompt=image.negative_prompt,
         style_id=image.style_id,
         style_name=_style_name(image.style_id),
@@ -194,10 +206,17 @@ def _view(
     )
 
 
+def _live() -> ColumnElement[bool]:
+    """Pictures the user has not deleted; every read here goes through it."""
+    return col(GeneratedImage.deleted_at).is_(None)
+
+
 def _with_model_name() -> Select[GeneratedImage, str]:
     """Images with their model's name: the join costs one index probe per row of a page."""
-    return select(GeneratedImage, col(PersonalModel.name)).outerjoin(
-        PersonalModel, col(PersonalModel.id) == col(GeneratedImage.model_id)
+    return (
+        select(GeneratedImage, col(PersonalModel.name))
+        .outerjoin(PersonalModel, col(PersonalModel.id) == col(GeneratedImage.model_id))
+        .where(_live())
     )
 
 
@@ -262,6 +281,7 @@ def filters(user_id: int) -> tuple[list[tuple[int, str]], list[tuple[str, str]]]
     has_images = exists().where(
         col(GeneratedImage.user_id) == user_id,
         col(GeneratedImage.model_id) == col(PersonalModel.id),
+        _live(),
     )
     with session_scope() as s:
         models = s.execute(
@@ -271,7 +291,11 @@ def filters(user_id: int) -> tuple[list[tuple[int, str]], list[tuple[str, str]]]
         ).all()
         style_ids = s.scalars(
             select(col(GeneratedImage.style_id))
-            .where(col(GeneratedImage.user_id) == user_id, col(GeneratedImage.style_id) != "")
+            .where(
+                col(GeneratedImage.user_id) == user_id,
+                col(GeneratedImage.style_id) != "",
+                _live(),
+            )
             .distinct()
         ).all()
     named = sorted(((sid, _style_name(sid)) for sid in style_ids), key=lambda p: p[1].lower())
@@ -286,7 +310,11 @@ def set_favourite(user_id: int, image_id: int, favourite: bool) -> bool:
     with session_scope() as s:
         result = s.execute(
             update(GeneratedImage)
-            .where(col(GeneratedImage.id) == image_id, col(GeneratedImage.user_id) == user_id)
+            .where(
+                col(GeneratedImage.id) == image_id,
+                col(GeneratedImage.user_id) == user_id,
+                _live(),
+            )
             .values(favourite=favourite)
         )
         if result.rowcount == 0:  # type: ignore[attr-defined]
@@ -297,17 +325,72 @@ def set_favourite(user_id: int, image_id: int, favourite: bool) -> bool:
 def delete_images(user_id: int, image_ids: list[int]) -> int:
     """Delete the user's images among `image_ids`; returns how many were deleted.
 
-    Rows go first, files after the commit: a crash in between leaves unreachable files (which
-    cost storage), never rows pointing at missing files (which break pages). Ids that are not
-    the user's are ignored, as they are for a missing image.
+    They disappear at once and stay restorable with `restore_images` until `purge_deleted`
+    removes them after `picture_undo_seconds`. Ids that are not the user's, or already
+    deleted, are ignored, as they are for a missing image.
     """
     wanted = _checked_ids(image_ids, allow_empty=True)
     if not wanted:
         return 0
     with session_scope() as s:
+        result = s.execute(
+            update(GeneratedImage)
+            .where(
+                col(GeneratedImage.user_id) == user_id,
+                col(GeneratedImage.id).in_(wanted),
+                _live(),
+            )
+            .values(deleted_at=utcnow())
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def restore_images(user_id: int, image_ids: list[int]) -> int:
+    """Undo a deletion still inside its window; returns how many came back.
+
+    A picture whose window has passed is not restored even if upkeep has not purged it yet,
+    so what "Undo" can do never depends on when upkeep last ran.
+    """
+    wanted = _checked_ids(image_ids, allow_empty=True)
+    if not wanted:
+        return 0
+    since = utcnow() - timedelta(seconds=get_settings().picture_undo_seconds)
+    with session_scope() as s:
+        result = s.execute(
+            update(GeneratedImage)
+            .where(
+                col(GeneratedImage.user_id) == user_id,
+                col(GeneratedImage.id).in_(wanted),
+                col(GeneratedImage.deleted_at) >= since,
+            )
+            .values(deleted_at=None)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def purge_deleted(older_than_seconds: float | None = None) -> int:
+    """Remove for good the pictures deleted longer ago than the undo window; how many went.
+
+    Rows go first, files after the commit: a crash in between leaves unreachable files (which
+    cost storage), never rows pointing at missing files (which break pages). Run by upkeep;
+    `older_than_seconds` overrides the window (0 purges every deleted picture).
+    """
+    window = older_than_seconds
+    if window is None:
+        window = get_settings().picture_undo_seconds
+    cutoff = utcnow() - timedelta(seconds=window)
+    with session_scope() as s:
+        doomed = (
+            select(col(GeneratedImage.id))
+            .where(
+                col(GeneratedImage.deleted_at).is_not(None),
+                col(GeneratedImage.deleted_at) <= cutoff,
+            )
+            .limit(PURGE_BATCH)
+        )
         rows = s.execute(
             delete(GeneratedImage)
-            .where(col(GeneratedImage.user_id) == user_id, col(GeneratedImage.id).in_(wanted))
+            .where(col(GeneratedImage.id).in_(doomed.scalar_subquery()))
             .returning(col(GeneratedImage.storage_key), col(GeneratedImage.thumb_key))
         ).all()
     storage = get_storage()
@@ -315,7 +398,7 @@ def delete_images(user_id: int, image_ids: list[int]) -> int:
         try:
             storage.delete(key)
         except Exception:
-            log.exception("could not delete %s of a deleted image", key)
+            log.exception("could not delete %s of a purged image", key)
     return len(rows)
 
 
@@ -379,7 +462,9 @@ def _owned(s: Session, user_id: int, image_ids: list[int]) -> list[GeneratedImag
     return list(
         s.scalars(
             select(GeneratedImage).where(
-                col(GeneratedImage.user_id) == user_id, col(GeneratedImage.id).in_(image_ids)
+                col(GeneratedImage.user_id) == user_id,
+                col(GeneratedImage.id).in_(image_ids),
+                _live(),
             )
         ).all()
     )
@@ -417,3 +502,6 @@ def _zip_time(moment: datetime) -> tuple[int, int, int, int, int, int]:
     """ZIP keeps local wall-clock time from 1980 on; UTC is what we have."""
     moment = max(moment.astimezone(UTC), datetime(1980, 1, 1, tzinfo=UTC))
     return (moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second)
+
+
+maintenance.register("purge deleted pictures", purge_deleted, PURGE_EVERY_SECONDS)

@@ -292,6 +292,7 @@ def _plan(
                 pack_id=options.pack_id,
                 label=style.name if style else _label(prompt),
                 prompt=style.render(source.subject, prompt) if style else prompt,
+                user_prompt=prompt,
                 negative_prompt=", ".join(
                     part for part in (style.negative_prompt if style else "", negative) if part
                 ),

@@ -103,6 +103,9 @@ class GenerationSpec:
     count: int
     seed: int | None
     unit_cost: int
+    # The user's own words, shown with the picture; `prompt` is what the provider gets.
+    # Defaulted so that jobs queued before this field existed still load.
+    user_prompt: str = ""
 
     def to_payload(self) -> dict[str, Any]:
         return asdict(self)
@@ -268,6 +271,7 @@ def _build_request(
         trigger_word=likeness.trigger_word,
         reference_image_urls=reference_urls,
         reference_images=[storage.get(key) for key in likeness.photo_keys] if DEMO in names else [],
+        style_id=spec.style_id,
     )
 
 
@@ -395,6 +399,7 @@ def deliver_output(
         job_id=target.job_id,
         style_id=spec.style_id,
         prompt=spec.prompt,
+        user_prompt=spec.user_prompt,
         negative_prompt=spec.negative_prompt,
         seed=fetched.seed if fetched.seed is not None else spec.seed,
         width=width,

@@ -55,6 +55,7 @@ __all__ = [
     "TrainingError",
     "add_photo",
     "apply_provider_update",
+    "clear_refused",
     "create_draft",
     "delete_model",
     "get_model",
@@ -283,7 +284,11 @@ def _clean_filename(filename: str) -> str:
 
 
 def add_photo(user_id: int, model_id: int, filename: str, data: bytes) -> PhotoView:
-    """Check one upload and record it; only an accepted photo's files are stored.
+    """Check one upload and record it.
+
+    An accepted photo stores its training copy and thumbnail; a refused one that decodes
+    stores only its thumbnail, so the user can see which picture was refused (file names like
+    IMG_1234.jpg say nothing). Thumbnails are private files, served like accepted ones.
 
     The expensive inspection runs between two short transactions; the second one locks the
     model and checks its state, the photo limit and duplicates again, so parallel uploads
@@ -334,10 +339,11 @@ def add_photo(user_id: int, model_id: int, filename: str, data: bytes) -> PhotoV
         assert photo.id is not None
         if photo.accepted:
             photo.storage_key = photo_key(user_id, model_id, photo.id)
-            photo.thumb_key = thumb_key(user_id, model_id, photo.id)
             storage.put(photo.storage_key, verdict.training_jpeg, "image/jpeg")
-            storage.put(photo.thumb_key, verdict.thumbnail_webp, "image/webp")
             model.updated_at = utcnow()
+        if verdict.thumbnail_webp:
+            photo.thumb_key = thumb_key(user_id, model_id, photo.id)
+            storage.put(photo.thumb_key, verdict.thumbnail_webp, "image/webp")
     thumb_url = storage.signed_url(photo.thumb_key, user_id) if photo.thumb_key else ""
     return _photo_view(photo, thumb_url)
 
@@ -359,16 +365,36 @@ def _require_room(s: Session, model: PersonalModel, max_photos: int) -> None:
 
 
 def remove_photo(user_id: int, photo_id: int) -> None:
+    """Remove one photo. An accepted one only while the model's photos can change; a refused
+    one at any time, since it never took part in a training."""
     storage = get_storage()
     with session_scope() as s:
         photo = s.get(TrainingPhoto, photo_id)
         if photo is None or photo.user_id != user_id:
             raise TrainingError("Photo not found.")
-        _require_editable(_owned_model(s, user_id, photo.model_id, lock=True))
+        model = _owned_model(s, user_id, photo.model_id, lock=True)
+        if photo.accepted:
+            _require_editable(model)
         keys = [key for key in (photo.storage_key, photo.thumb_key) if key]
         s.delete(photo)
     for key in keys:  # after the commit: a failed delete must not leave a row without files
         storage.delete(key)
+
+
+def clear_refused(user_id: int, model_id: int) -> int:
+    """Remove every refused photo of the model, whatever its state; how many went."""
+    with session_scope() as s:
+        _owned_model(s, user_id, model_id)
+        keys = s.execute(
+            delete(TrainingPhoto)
+            .where(col(TrainingPhoto.model_id) == model_id, ~col(TrainingPhoto.accepted))
+            .returning(col(TrainingPhoto.thumb_key))
+        ).all()
+    storage = get_storage()
+    for (key,) in keys:
+        if key:
+            storage.delete(key)
+    return len(keys)
 
 
 # --- training ----------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import reflex as rx
 from reflex.event import EventSpec
 
 from photoai.billing_catalog import CreditPack, Plan
-from photoai.services import accounts, billing, credits
+from photoai.services import accounts, billing, credit_history, credits
 from photoai.services.billing import BillingError, DayUsage, SubscriptionView
 from photoai.settings import get_settings
 from photoai.state.display import day, ledger_row
@@ -125,7 +125,7 @@ def _usage_rows(days: list[DayUsage]) -> list[dict[str, str | int]]:
 
 def _ledger_page(user_id: int, before_id: int | None) -> tuple[list[dict[str, str]], bool]:
     """One page of the ledger, newest first, and whether older rows exist."""
-    rows = credits.recent_entries(user_id, limit=LEDGER_PAGE + 1, before_id=before_id)
+    rows = credit_history.history(user_id, limit=LEDGER_PAGE + 1, before_id=before_id)
     return [ledger_row(e) for e in rows[:LEDGER_PAGE]], len(rows) > LEDGER_PAGE
 
 

@@ -5,7 +5,7 @@ import asyncio
 import reflex as rx
 from reflex.event import EventSpec
 
-from photoai.services import credits
+from photoai.services import billing, credit_history
 from photoai.state.display import ledger_row, photo_range
 from photoai.state.session import SessionState
 
@@ -13,6 +13,8 @@ from photoai.state.session import SessionState
 class DashboardState(SessionState):
     recent: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     photo_range: rx.Field[str] = rx.field("")
+    # Without billing there is nothing to buy, so the page does not offer it.
+    billing_on: rx.Field[bool] = rx.field(False)
 
     @rx.event
     async def on_load(self) -> EventSpec | None:
@@ -20,7 +22,8 @@ class DashboardState(SessionState):
         if user is None:
             return self._login_redirect()
         await self._refresh_profile(user)
-        entries = await asyncio.to_thread(credits.recent_entries, user.user_id, limit=5)
+        entries = await asyncio.to_thread(credit_history.history, user.user_id, limit=5)
         self.recent = [ledger_row(e) for e in entries]
         self.photo_range = photo_range()
+        self.billing_on = billing.billing_enabled()
         return None

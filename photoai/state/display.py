@@ -10,9 +10,9 @@ KIND_LABELS = {
     "purchase": "Purchase",
     "plan": "Plan credits",
     "expire": "Expired",
-    "hold": "Held",
+    "hold": "Reserved",
     "capture": "Charged",
-    "release": "Released",
+    "release": "Returned",
     "refund": "Refund",
     "adjustment": "Adjustment",
 }
@@ -47,11 +47,14 @@ def day(moment: datetime | None) -> str:
 
 
 def ledger_row(entry: EntryView) -> dict[str, str]:
-    """One credit movement as the Dashboard and Billing tables show it."""
+    """One credit movement as the Dashboard and Billing tables show it.
+
+    `entry` comes from `credit_history.history`, whose description is written for the user;
+    the ledger's reference is never shown. A charge of reserved credits moves no balance (the
+    reservation already did), so its change reads "0" and its description says what it used.
+    """
     if entry.delta:
         change, tone = f"{entry.delta:+,}", ("plus" if entry.delta > 0 else "minus")
-    elif entry.kind == "capture":
-        change, tone = f"{entry.amount:,} from hold", "neutral"
     else:
         change, tone = "0", "neutral"
     return {
@@ -63,6 +66,5 @@ def ledger_row(entry: EntryView) -> dict[str, str]:
         "change": change,
         "tone": tone,
         "balance_after": f"{entry.balance_after:,}",
-        "reference": entry.reference,
         "description": entry.description,
     }

@@ -7,6 +7,7 @@ from reflex.event import EventSpec
 
 from photoai.services import gallery
 from photoai.services.gallery import ImageView
+from photoai.settings import get_settings
 from photoai.state.display import when
 from photoai.state.session import SessionState
 
@@ -21,6 +22,7 @@ def image_row(view: ImageView) -> dict[str, str]:
         "original": view.original_url,
         "download": view.download_url,
         "prompt": view.prompt,
+        "alt": view.prompt or view.style_name or "Generated picture",
         "negative_prompt": view.negative_prompt,
         "style": view.style_name or "Own prompt",
         "seed": "" if view.seed is None else str(view.seed),
@@ -48,11 +50,30 @@ class GalleryState(SessionState):
     current: rx.Field[dict[str, str]] = rx.field(default_factory=dict)
     modal_open: rx.Field[bool] = rx.field(False)
     error: rx.Field[str] = rx.field("")
+    # Deleting asks first (`pending_delete`, shown in a dialog), then offers Undo for the
+    # pictures just deleted (`undo_ids`) until the next deletion or a dismissal.
+    pending_delete: rx.Field[list[str]] = rx.field(default_factory=list)
+    undo_ids: rx.Field[list[str]] = rx.field(default_factory=list)
+    undo_message: rx.Field[str] = rx.field("")
     _cursor: str | None = None
 
     @rx.var
     def zip_url(self) -> str:
         return "/api/gallery/zip?ids=" + ",".join(self.selected)
+
+    @rx.var
+    def confirm_open(self) -> bool:
+        return bool(self.pending_delete)
+
+    @rx.var
+    def confirm_title(self) -> str:
+        count = len(self.pending_delete)
+        return "Delete this picture?" if count == 1 else f"Delete {count} pictures?"
+
+    @rx.var
+    def undo_minutes(self) -> str:
+        minutes = max(1, get_settings().picture_undo_seconds // 60)
+        return "1 minute" if minutes == 1 else f"{minutes} minutes"
 
     async def _load(self, user_id: int, *, more: bool) -> None:
         cursor = self._cursor if more else None
@@ -79,6 +100,9 @@ class GalleryState(SessionState):
         self.selected = []
         self.modal_open = False
         self.error = ""
+        self.pending_delete = []
+        self.undo_ids = []
+        self.undo_message = ""
         models, used_styles = await asyncio.to_thread(gallery.filters, user.user_id)
         self.model_options = [{"value": str(i), "label": n} for i, n in models]
         self.style_options = [{"value": i, "label": n} for i, n in used_styles]
@@ -174,27 +198,55 @@ class GalleryState(SessionState):
         self._replace_row(image_id, favourite="yes" if now else "")
         return None
 
-    async def _delete(self, ids: list[str]) -> EventSpec | None:
+    @rx.event
+    def ask_delete_current(self) -> None:
+        """Close the picture and ask before deleting it (one dialog at a time)."""
+        image_id = self.current.get("id", "")
+        if image_id:
+            self.modal_open = False
+            self.pending_delete = [image_id]
+
+    @rx.event
+    def ask_delete_selected(self) -> None:
+        self.pending_delete = list(self.selected)
+
+    @rx.event
+    def set_confirm_open(self, is_open: bool) -> None:
+        if not is_open:
+            self.pending_delete = []
+
+    @rx.event
+    async def confirm_delete(self) -> EventSpec | None:
         user = await self._current_user()
         if user is None:
             return self._login_redirect()
+        ids, self.pending_delete = self.pending_delete, []
         numbers = [int(i) for i in ids if i.isdigit()]
         try:
-            await asyncio.to_thread(gallery.delete_images, user.user_id, numbers)
+            deleted = await asyncio.to_thread(gallery.delete_images, user.user_id, numbers)
         except gallery.GalleryError as exc:
             self.error = str(exc)
             return None
         gone = set(ids)
         self.items = [i for i in self.items if i["id"] not in gone]
         self.selected = [i for i in self.selected if i not in gone]
-        if self.current.get("id") in gone:
-            self.modal_open = False
+        self.undo_ids = [str(n) for n in numbers]
+        self.undo_message = "Picture deleted." if deleted == 1 else f"{deleted} pictures deleted."
         return None
 
     @rx.event
-    async def delete_current(self) -> EventSpec | None:
-        return await self._delete([self.current.get("id", "")])
+    async def undo_delete(self) -> EventSpec | None:
+        user = await self._current_user()
+        if user is None:
+            return self._login_redirect()
+        numbers = [int(i) for i in self.undo_ids]
+        self.undo_ids, self.undo_message = [], ""
+        restored = await asyncio.to_thread(gallery.restore_images, user.user_id, numbers)
+        if restored < len(numbers):
+            self.error = "Too late to undo: deleted pictures are removed for good after a while."
+        await self._load(user.user_id, more=False)
+        return None
 
     @rx.event
-    async def delete_selected(self) -> EventSpec | None:
-        return await self._delete(list(self.selected))
+    def dismiss_undo(self) -> None:
+        self.undo_ids, self.undo_message = [], ""

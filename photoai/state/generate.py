@@ -139,7 +139,7 @@ class GenerateState(SessionState):
             image = await asyncio.to_thread(gallery.get_image, user_id, image_id)
         except gallery.GalleryError:
             return
-        self.prompt = "" if image.style_id else image.prompt
+        self.prompt = image.prompt
         self.style_id, self.pack_id = image.style_id, ""
         self.negative_prompt = image.negative_prompt
         self.aspect_ratio = image.aspect_ratio

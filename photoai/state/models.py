@@ -303,6 +303,25 @@ class ModelDetailState(SessionState):
             self.error = str(exc) if isinstance(exc, training.TrainingError) else "Bad photo id."
         return await self._reload()
 
+    @rx.var
+    def refused_count(self) -> int:
+        return sum(1 for p in self.photos if not p["accepted"])
+
+    @rx.event
+    async def clear_refused(self) -> EventSpec | None:
+        user = await self._current_user()
+        if user is None:
+            return self._login_redirect()
+        model_id = self._model_id()
+        if model_id is None:
+            return None
+        try:
+            await asyncio.to_thread(training.clear_refused, user.user_id, model_id)
+        except training.TrainingError as exc:
+            self.error = str(exc)
+        self.refusals = []
+        return await self._reload()
+
     @rx.event
     async def start_training(self) -> AsyncIterator[EventSpec | None]:
         # Events of one tab run in order: a double click's second event finds the model

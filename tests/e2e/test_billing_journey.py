@@ -26,6 +26,7 @@ from photoai.models import User
 from photoai.services import accounts, credits
 from photoai.settings import get_settings
 from photoai.state.billing import BillingState, BillingSuccessState
+from photoai.state.dashboard import DashboardState
 from tests.e2e.conftest import RunningApp, shoot
 from tests.e2e.test_accounts_journey import PASSWORD, new_email, register
 from tests.fakes.stripe_api import FakeStripe, Obj
@@ -97,7 +98,10 @@ def test_buy_a_credit_pack(page: Page, stripe_fake: FakeStripe) -> None:
     expect(purchase).to_have_count(1)
     expect(purchase).to_contain_text("Purchase")
     expect(purchase).to_contain_text("+50")
-    expect(purchase).to_contain_text(f"stripe:checkout:{session_id}")
+    # Written for the person paying: what was bought, never the ledger's reference.
+    expect(purchase).to_contain_text("Credit pack: 50 credits")
+    expect(page.locator("#ledger")).not_to_contain_text("stripe:")
+    expect(page.locator("#ledger")).not_to_contain_text(session_id)
     shoot(page, "billing-after-purchase")
 
     # Coming back to the success page (reload, history) grants nothing twice.
@@ -329,6 +333,28 @@ def test_billing_off_shows_no_shop_and_refuses_checkout(
     _run(_drain(state.buy_pack("starter")))
     assert state.error == "Billing is not set up on this server."
     assert state.busy == ""
+
+
+def test_dashboard_offers_credits_only_when_they_can_be_bought(
+    signed_in: tuple[int, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _user_id, token = signed_in
+    for key, on in (("", False), ("sk_test_anything", True)):
+        monkeypatch.setenv("PHOTOAI_STRIPE_SECRET_KEY", key)
+        get_settings.cache_clear()
+        root = rx.State(_reflex_internal_init=True)
+        root.router = RouterData.from_router_data(
+            {
+                "headers": {"cookie": f"{get_settings().session_cookie_name}={token}"},
+                "pathname": "/dashboard",
+                "asPath": "/dashboard",
+            }
+        )
+        state = root.get_substate(DashboardState.get_full_name().split("."))
+        assert isinstance(state, DashboardState)
+        assert _run(state.on_load()) is None
+        assert state.billing_on is on
+        assert [e["description"] for e in state.recent] == ["Welcome credits"]
 
 
 def test_blocked_and_low_balance_are_flagged(

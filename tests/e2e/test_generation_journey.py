@@ -98,7 +98,11 @@ def test_generate_browse_and_manage(
 
     first = tiles.first
     first.locator("img").click()
-    expect(page.locator("#modal-prompt")).to_be_visible()
+    modal = page.get_by_role("dialog")
+    expect(page.locator("#modal-image")).to_be_visible()
+    # A pack picture: its style is the title, and the provider's prompt is not shown.
+    expect(modal).not_to_contain_text("TOK")
+    expect(modal).not_to_contain_text("{subject}")
     shoot(page, "gallery-modal")
     with page.expect_download() as download:
         page.locator("#download-original").click()
@@ -112,8 +116,32 @@ def test_generate_browse_and_manage(
     page.locator("#favourites-only").click()
     expect(tiles).to_have_count(48)
 
+    # Deleting asks first; "Keep" changes nothing.
     tiles.nth(1).locator("img").click()
     page.locator("#delete-image").click()
+    confirm = page.get_by_role("alertdialog")
+    expect(confirm).to_contain_text("Delete this picture?")
+    expect(confirm).to_contain_text("You can undo this for 10 minutes")
+    shoot(page, "gallery-confirm-delete")
+    confirm.get_by_role("button", name="Keep").click()
+    expect(confirm).to_have_count(0)
+    expect(tiles).to_have_count(48)
+    # Deleted, then brought back by Undo.
+    kept_src = (tiles.nth(1).locator("img").get_attribute("src") or "").split("?")[0]
+    tiles.nth(1).locator("img").click()
+    page.locator("#delete-image").click()
+    page.locator("#confirm-delete").click()
+    expect(tiles).to_have_count(47)
+    expect(page.get_by_role("status").filter(has_text="Picture deleted.")).to_be_visible()
+    shoot(page, "gallery-undo")
+    page.locator("#undo-delete").click()
+    expect(tiles).to_have_count(48)
+    assert (tiles.nth(1).locator("img").get_attribute("src") or "").split("?")[0] == kept_src
+    expect(page.locator("#undo-toast")).to_have_count(0)
+    # Deleted for real this time (purged later by upkeep).
+    tiles.nth(1).locator("img").click()
+    page.locator("#delete-image").click()
+    page.locator("#confirm-delete").click()
     expect(tiles).to_have_count(47)
     page.goto("/gallery")
     tiles.last.scroll_into_view_if_needed()

@@ -69,6 +69,12 @@ def test_upload_check_train_and_see_ready_live(
     expect(tiles.filter(has_text="me-again.jpg")).to_contain_text("duplicate")
     expect(tiles.filter(has_text="me-03.jpg")).to_contain_text("Accepted")
     expect(tiles.filter(has_text="me-03.jpg").locator("img")).to_have_js_property("complete", True)
+    # Refused photos that decode show what they were, through the private file route.
+    for name in ("blurry.jpg", "two-people.jpg", "cat.jpg", "me-again.jpg"):
+        expect(tiles.filter(has_text=name).locator("img")).to_have_attribute(
+            "src", re.compile(r"^/files/users/")
+        )
+    expect(tiles.filter(has_text="cut-off.jpg").locator("img")).to_have_count(0)
     shoot(page, "model-photos")
 
     tiles.filter(has_text="cat.jpg").get_by_role("button", name="Remove").click()
@@ -92,6 +98,20 @@ def test_upload_check_train_and_see_ready_live(
     expect(page.get_by_test_id("model-card")).to_have_count(1)
     expect(page.get_by_test_id("model-card")).to_contain_text("Ready")
     shoot(page, "models")
+
+    # After training, refused photos can still be removed, one by one or all at once;
+    # accepted ones cannot.
+    page.goto(f"/models/{model_id}")
+    expect(tiles).to_have_count(GOOD_COUNT + len(BAD_FILES))
+    expect(tiles.filter(has_text="me-03.jpg").get_by_role("button", name="Remove")).to_have_count(0)
+    tiles.filter(has_text="blurry.jpg").get_by_role("button", name="Remove blurry.jpg").click()
+    expect(tiles).to_have_count(GOOD_COUNT + len(BAD_FILES) - 1)
+    clear = page.locator("#clear-refused")
+    expect(clear).to_contain_text(f"({len(BAD_FILES) - 1})")
+    shoot(page, "model-ready-refused")
+    clear.click()
+    expect(tiles).to_have_count(GOOD_COUNT)
+    expect(clear).to_have_count(0)
 
     thumb = tiles_src = None
     page.goto(f"/models/{model_id}")

@@ -13,15 +13,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, update
+from sqlmodel import col
 
 from photoai import cli_billing
 from photoai.billing_catalog import Plan
 from photoai.db import session_scope
 from photoai.models import (
     CreditEntry,
-    GeneratedImage,
+    Job,
     LedgerKind,
-    PersonalModel,
     ProcessedEvent,
     Subscription,
     User,
@@ -648,35 +648,36 @@ def test_low_credit_email_is_sent_once_per_dip(fake: FakeStripe) -> None:
     assert outbox_count() == 2
 
 
+def job_spend(user_id: int, kind: str, captures: int, ref: str) -> None:
+    """A job of `kind` holding credits, charged one credit per capture (image or training)."""
+    with session_scope() as s:
+        s.add(Job(user_id=user_id, kind=kind, hold_reference=ref, credits_held=captures + 1))
+    credits.hold(user_id, captures + 1, reference=ref)
+    for n in range(captures):
+        credits.capture(ref, 1, reference=f"{ref}:img:{n}")
+    credits.release(ref)
+
+
 def test_usage_summary_sums_captures_per_day(pg: str) -> None:
     uid = make_user(100)
     spend(uid, 3, "job:today")
     credits.hold(uid, 5, reference="job:released")
     credits.release("job:released")
     spend(uid, 4, "job:old")
+    job_spend(uid, "generation", 2, "gen:today")
+    job_spend(uid, "training", 1, "job:trained")
+    job_spend(uid, "generation", 1, "gen:old")
     with session_scope() as s:
         s.execute(
             update(CreditEntry)
-            .where(CreditEntry.reference == "job:old:done")
+            .where(col(CreditEntry.reference).in_(["job:old:done", "gen:old:img:0"]))
             .values(created_at=datetime.now(UTC) - timedelta(days=2))
         )
-    with session_scope() as s:
-        model = PersonalModel(user_id=uid, name="me", trained_at=datetime.now(UTC))
-        s.add(model)
-        s.flush()
-        for age in (0, 0, 2, 40):
-            s.add(
-                GeneratedImage(
-                    user_id=uid,
-                    model_id=model.id,
-                    created_at=datetime.now(UTC) - timedelta(days=age),
-                )
-            )
     days = billing.usage_summary(uid, 7)
     assert len(days) == 7 and days[-1].day == datetime.now(UTC).date()
-    assert (days[-1].credits, days[-1].images, days[-1].models) == (3, 2, 1)
-    assert (days[-3].credits, days[-3].images, days[-3].models) == (4, 1, 0)
-    assert sum(d.credits for d in days) == 7
+    assert (days[-1].credits, days[-1].images, days[-1].models) == (3 + 2 + 1, 2, 1)
+    assert (days[-3].credits, days[-3].images, days[-3].models) == (4 + 1, 1, 0)
+    assert sum(d.credits for d in days) == 11
     assert sum(d.images for d in days) == 3
 
 

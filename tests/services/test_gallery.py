@@ -231,23 +231,62 @@ def test_another_users_image_is_not_found(any_db: str) -> None:
     assert get_storage().exists(f"users/{owner}/images/{theirs}.jpg")
 
 
-def test_delete_removes_rows_and_storage_objects(any_db: str) -> None:
+def test_delete_hides_at_once_and_purge_removes_rows_and_files(any_db: str) -> None:
     user, other = make_user(), make_user()
     doomed = [add_image(user) for _ in range(3)]
-    kept = add_image(user)
+    kept = add_image(user, style_id="linkedin")
     theirs = add_image(other)
     storage = get_storage()
 
     assert gallery.delete_images(user, [*doomed, doomed[0], theirs]) == 3
+    assert gallery.delete_images(user, doomed) == 0, "already deleted"
 
+    assert ids_of(walk(user)) == [kept]
+    for image_id in doomed:
+        with pytest.raises(gallery.GalleryError, match=NOT_FOUND):
+            gallery.get_image(user, image_id)
+        with pytest.raises(gallery.GalleryError, match=NOT_FOUND):
+            gallery.set_favourite(user, image_id, True)
+    with pytest.raises(gallery.GalleryError, match=NOT_FOUND):
+        gallery.iter_zip(user, [doomed[0]])
+    # Inside the window the files stay, so Undo brings the picture back whole.
+    assert gallery.purge_deleted() == 0
+    assert storage.exists(f"users/{user}/images/{doomed[0]}.jpg")
+
+    assert gallery.purge_deleted(older_than_seconds=0) == 3
     assert ids_of(walk(user)) == [kept]
     for image_id in doomed:
         assert not storage.exists(f"users/{user}/images/{image_id}.jpg")
         assert not storage.exists(f"users/{user}/images/{image_id}-thumb.webp")
+    assert gallery.restore_images(user, doomed) == 0, "purged for good"
     assert storage.exists(f"users/{user}/images/{kept}.jpg")
     assert storage.exists(f"users/{other}/images/{theirs}.jpg")
     with session_scope() as s:
         assert s.exec(select(GeneratedImage).where(GeneratedImage.id == theirs)).one()
+        assert not s.exec(select(GeneratedImage).where(GeneratedImage.id == doomed[0])).first()
+
+
+def test_undo_restores_within_the_window_only(any_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    user, other = make_user(), make_user()
+    early, late, model_made = add_image(user), add_image(user), add_image(user, style_id="linkedin")
+    gallery.delete_images(user, [early, late, model_made])
+    assert gallery.filters(user) == ([], [])
+    assert gallery.restore_images(other, [early]) == 0, "only the owner can undo"
+
+    assert gallery.restore_images(user, [late, model_made]) == 2
+    assert sorted(ids_of(walk(user))) == sorted([late, model_made])
+    assert gallery.get_image(user, late).thumb_url
+    assert gallery.filters(user)[1] == [("linkedin", "LinkedIn profile")]
+
+    # Once the window has passed, Undo does nothing even before upkeep has purged it.
+    window = get_settings().picture_undo_seconds
+    with session_scope() as s:
+        row = s.get(GeneratedImage, early)
+        assert row is not None and row.deleted_at is not None
+        row.deleted_at = row.deleted_at - timedelta(seconds=window + 1)
+    assert gallery.restore_images(user, [early]) == 0
+    assert gallery.purge_deleted() == 1
+    assert sorted(ids_of(walk(user))) == sorted([late, model_made])
 
 
 def test_delete_refuses_too_many_ids(sqlite_db: str) -> None:

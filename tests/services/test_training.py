@@ -120,10 +120,20 @@ def test_photos_are_checked_and_only_good_ones_stored(
         "again.jpg": (photos.training_jpegs()[0], DUPLICATE),
         "forwarded.jpg": (photos.near_duplicate(), DUPLICATE),
     }
+    refused = {}
     for name, (data, reason) in bad.items():
         view = training.add_photo(uid, model_id, f"C:\\Users\\me\\{name}", data)
-        assert (view.filename, view.accepted, view.thumb_url) == (name, False, ""), name
+        assert (view.filename, view.accepted) == (name, False), name
         assert reason in view.reason, (name, view.reason)
+        refused[name] = view
+    # A refused photo that decodes shows its thumbnail (through the private file route) so
+    # the user can tell which IMG_1234.jpg it was; one that does not decode has none.
+    undecodable = {"list.jpg", "cut.jpg"}
+    for name, view in refused.items():
+        if name in undecodable:
+            assert view.thumb_url == "", name
+        else:
+            assert view.thumb_url.startswith(f"/files/users/{uid}/models/{model_id}/thumbs/"), name
 
     monkeypatch.setenv("PHOTOAI_MAX_UPLOAD_BYTES", str(1024 * 1024))
     get_settings.cache_clear()
@@ -134,17 +144,58 @@ def test_photos_are_checked_and_only_good_ones_stored(
     assert [p.accepted for p in detail.photos] == [True] * 3 + [False] * len(bad)
     assert detail.model.photo_count == 3 and not detail.can_train  # 3 of at least 4
     assert count(TrainingPhoto, TrainingPhoto.model_id == model_id) == 3 + len(bad)
+    shown = [v for name, v in refused.items() if name not in undecodable]
     stored = files_under(f"users/{uid}/models/{model_id}")
     assert stored == sorted(
-        [f"photos/{v.id}.jpg" for v in good] + [f"thumbs/{v.id}.webp" for v in good]
-    ), "rejected photos leave no bytes behind"
+        [f"photos/{v.id}.jpg" for v in good]
+        + [f"thumbs/{v.id}.webp" for v in good]
+        + [f"thumbs/{v.id}.webp" for v in shown]
+    ), "a rejected photo keeps only its thumbnail, never a training copy"
 
     training.remove_photo(uid, good[0].id)
     assert files_under(f"users/{uid}/models/{model_id}") == sorted(
-        [f"photos/{v.id}.jpg" for v in good[1:]] + [f"thumbs/{v.id}.webp" for v in good[1:]]
+        [f"photos/{v.id}.jpg" for v in good[1:]]
+        + [f"thumbs/{v.id}.webp" for v in good[1:]]
+        + [f"thumbs/{v.id}.webp" for v in shown]
     )
     again = training.add_photo(uid, model_id, "back.jpg", photos.training_jpegs()[0])
     assert again.accepted, "a removed photo no longer counts as a duplicate"
+
+
+def test_refused_photos_can_be_removed_and_cleared_after_training(
+    env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = demo_clock(monkeypatch)
+    uid, stranger = make_user(100), make_user(100)
+    model_id = draft_with_photos(uid)
+    soft = training.add_photo(uid, model_id, "IMG_1234.jpg", photos.blurred_photo())
+    cat = training.add_photo(uid, model_id, "IMG_1235.jpg", photos.cat_photo())
+    broken = training.add_photo(uid, model_id, "IMG_1236.jpg", photos.truncated_jpeg())
+    training.start_training(uid, model_id)
+    work_burst()
+    clock.now += 1
+    training.reconcile_trainings()
+    assert model_row(model_id).status == ModelStatus.READY
+    accepted = [p for p in training.get_model(uid, model_id).photos if p.accepted]
+
+    with pytest.raises(TrainingError, match="trained; its photos can no longer change"):
+        training.remove_photo(uid, accepted[0].id)
+    with pytest.raises(TrainingError, match="Photo not found"):
+        training.remove_photo(stranger, soft.id)
+    with pytest.raises(TrainingError, match="Model not found"):
+        training.clear_refused(stranger, model_id)
+    training.remove_photo(uid, soft.id)
+    thumbs = files_under(f"users/{uid}/models/{model_id}/thumbs")
+    assert f"{soft.id}.webp" not in thumbs and f"{cat.id}.webp" in thumbs
+
+    assert training.clear_refused(uid, model_id) == 2
+    left = training.get_model(uid, model_id)
+    assert [p.id for p in left.photos] == [p.id for p in accepted]
+    assert broken.id not in {p.id for p in left.photos}
+    assert files_under(f"users/{uid}/models/{model_id}/thumbs") == sorted(
+        f"{p.id}.webp" for p in accepted
+    )
+    assert training.clear_refused(uid, model_id) == 0
 
 
 def test_photo_limits(env: None) -> None:

@@ -22,9 +22,10 @@ def entry(kind: str, amount: int, delta: int) -> EntryView:
 def test_movements_read_the_same_on_every_page() -> None:
     assert ledger_row(entry("purchase", 50, 50))["change"] == "+50"
     held = ledger_row(entry("hold", 30, -30))
-    assert (held["change"], held["tone"], held["label"]) == ("-30", "minus", "Held")
+    assert (held["change"], held["tone"], held["label"]) == ("-30", "minus", "Reserved")
     charged = ledger_row(entry("capture", 4, 0))
-    assert (charged["change"], charged["tone"]) == ("4 from hold", "neutral")
+    assert (charged["change"], charged["tone"], charged["label"]) == ("0", "neutral", "Charged")
+    assert "reference" not in charged, "idempotency references are not for users"
     assert charged["balance_after"] == "1,234"
     assert ledger_row(entry("mystery", 1, 1))["label"] == "Mystery"
 
