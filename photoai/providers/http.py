@@ -5,10 +5,14 @@ something billable. A timeout after the request went out is reported as "maybe s
 since the provider may have accepted it before we stopped listening.
 """
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
 
+from photoai.observe.metrics import PROVIDER_REQUEST_SECONDS
 from photoai.providers.base import (
     MAX_WEIGHTS_BYTES,
     ProviderRateLimited,
@@ -51,6 +55,30 @@ def error_detail(response: httpx.Response) -> str:
     return str(body)[:300]
 
 
+def _host(client: httpx.Client, url: str) -> str:
+    return httpx.URL(url).host or client.base_url.host or "unknown"
+
+
+@contextmanager
+def _timed(host: str) -> Iterator[None]:
+    """Latency and result of one provider call, for /metrics."""
+    started = time.perf_counter()
+    outcome = "ok"
+    try:
+        yield
+    except ProviderRateLimited:
+        outcome = "rate_limited"
+        raise
+    except ProviderRejected:
+        outcome = "rejected"
+        raise
+    except Exception:
+        outcome = "unavailable"
+        raise
+    finally:
+        PROVIDER_REQUEST_SECONDS.labels(host, outcome).observe(time.perf_counter() - started)
+
+
 def send(
     client: httpx.Client, method: str, url: str, *, creating: bool = False, **kwargs: Any
 ) -> httpx.Response:
@@ -59,6 +87,13 @@ def send(
     `creating` marks a request that starts billable work, so that a timeout after sending
     says it may have been accepted.
     """
+    with _timed(_host(client, url)):
+        return _send(client, method, url, creating=creating, **kwargs)
+
+
+def _send(
+    client: httpx.Client, method: str, url: str, *, creating: bool, **kwargs: Any
+) -> httpx.Response:
     try:
         response = client.request(method, url, **kwargs)
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
@@ -93,6 +128,11 @@ def json_object(response: httpx.Response) -> dict[str, Any]:
 
 def download(client: httpx.Client, url: str, limit: int = MAX_WEIGHTS_BYTES) -> bytes:
     """Fetch a provider's output file (no auth: their file links are bearer URLs)."""
+    with _timed(_host(client, url)):
+        return _download(client, url, limit)
+
+
+def _download(client: httpx.Client, url: str, limit: int) -> bytes:
     if not url.startswith(("https://", "http://")):
         raise ProviderRejected(f"not a web address: {url[:80]!r}")
     try:

@@ -29,7 +29,7 @@ from photoai.models import (
     User,
     utcnow,
 )
-from photoai.services import credits, throttle
+from photoai.services import analytics, credits, throttle
 from photoai.services.email import send_email
 from photoai.settings import get_settings
 
@@ -156,6 +156,7 @@ def register(email: str, password: str, name: str = "") -> int:
         raise AccountError(
             "An account with this email already exists. Sign in or reset the password."
         ) from exc
+    analytics.track(user_id, analytics.Funnel.REGISTERED)
     return user_id
 
 

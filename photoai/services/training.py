@@ -28,7 +28,7 @@ from photoai.models import (
     TrainingPhoto,
     utcnow,
 )
-from photoai.services import jobs, maintenance
+from photoai.services import analytics, jobs, maintenance
 from photoai.services.photo_checks import PhotoLimits, find_duplicate, inspect_photo
 from photoai.services.queue import enqueue
 from photoai.services.storage import get_storage, photo_key, thumb_key
@@ -252,7 +252,9 @@ def create_draft(user_id: int, name: str, subject: str) -> int:
         s.add(model)
         s.flush()
         assert model.id is not None
-        return model.id
+        model_id = model.id
+    analytics.track(user_id, analytics.Funnel.MODEL_CREATED, {"subject": subject})
+    return model_id
 
 
 def _clean_filename(filename: str) -> str:
@@ -429,6 +431,9 @@ def start_training(user_id: int, model_id: int) -> int:
             update(PersonalModel).where(col(PersonalModel.id) == model_id).values(job_id=job_id)
         )
     enqueue(job_id)
+    analytics.track(
+        user_id, analytics.Funnel.TRAINING_STARTED, {"provider": provider, "photos": accepted}
+    )
     return job_id
 
 
