@@ -26,7 +26,12 @@ class FakeSentry(FakeProvider):
         return self.url.replace("http://", "http://publickey@") + "/1"
 
     def route(
-        self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str], body: bytes
+        self,
+        method: str,
+        path: str,
+        query: dict[str, list[str]],
+        headers: dict[str, str],
+        body: bytes,
     ) -> Reply:
         if method == "POST" and path == "/api/1/envelope/":
             return 200, {}, {}
@@ -59,7 +64,12 @@ class FakePostHog(FakeProvider):
     """Accepts batches at /batch/ the way PostHog's capture endpoint does."""
 
     def route(
-        self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str], body: bytes
+        self,
+        method: str,
+        path: str,
+        query: dict[str, list[str]],
+        headers: dict[str, str],
+        body: bytes,
     ) -> Reply:
         if method == "POST" and path == "/batch/":
             return 200, {"status": 1}, {}
