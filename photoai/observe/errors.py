@@ -11,13 +11,16 @@ leaves the process: the SDK is told not to collect them, and `scrub` removes wha
 
 import logging
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sentry_sdk
 from sentry_sdk.integrations.logging import LoggingIntegration, ignore_logger
 from sentry_sdk.integrations.rq import RqIntegration
 from sentry_sdk.integrations.starlette import StarletteIntegration
 from sentry_sdk.types import Event, Hint
+
+if TYPE_CHECKING:
+    from sentry_sdk._types import DataCollectionUserOptions
 
 from photoai.observe import context
 from photoai.settings import Settings
@@ -68,7 +71,7 @@ def scrub(event: Event, hint: Hint) -> Event:
     return redacted
 
 
-def _data_collection(personal: bool) -> dict[str, Any]:
+def _data_collection(personal: bool) -> "DataCollectionUserOptions":
     """What the SDK's integrations collect: ids only unless the operator opted in."""
     if personal:
         return {"user_info": True, "database_query_data": True, "queues": True}

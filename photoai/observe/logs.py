@@ -80,6 +80,8 @@ def configure(log_format: str, level: str, stream: Any = None) -> None:
         handler.set_name(_HANDLER_NAME)
         handler.addFilter(ContextFilter())
         root.addHandler(handler)
+    elif stream is not None and isinstance(handler, logging.StreamHandler):
+        handler.setStream(stream)
     chosen = resolve_format(log_format, getattr(handler, "stream", None))
     handler.setFormatter(JsonFormatter() if chosen == "json" else ConsoleFormatter())
     root.setLevel(level.upper())
