@@ -7,6 +7,7 @@ from urllib.parse import quote
 import reflex as rx
 from reflex.event import EventSpec
 
+from photoai.observe import context
 from photoai.services import accounts
 from photoai.services.accounts import SessionUser
 from photoai.settings import get_settings
@@ -35,6 +36,7 @@ class SessionState(rx.State):
     async def _current_user(self) -> SessionUser | None:
         """Resolve the HttpOnly session cookie against the database, off the event loop."""
         user = await asyncio.to_thread(accounts.resolve_session, self._session_token())
+        context.bind_user(user.user_id if user else None)
         if user is None:
             self.signed_in = False
             self.user_name = self.user_email = ""

@@ -1,4 +1,5 @@
-"""Local stand-ins for Sentry's envelope endpoint and PostHog's capture endpoint.
+"""Local stand-ins for Sentry's envelope endpoint and PostHog's capture endpoint, and a
+reader for Prometheus scrapes.
 
 Both record what the real SDKs send (gzip bodies are unpacked) so tests can read the very
 payloads that would leave the machine.
@@ -8,7 +9,24 @@ import gzip
 import json
 from typing import Any
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from tests.fakes.provider_http import Call, FakeProvider, Reply
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def parse_metrics(text: str) -> Samples:
+    """A Prometheus scrape as {(sample name, labels): value}."""
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def sample(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
 
 
 def _body(call: Call) -> bytes:

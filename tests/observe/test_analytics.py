@@ -117,7 +117,7 @@ def test_a_down_endpoint_costs_requests_nothing_and_drops_are_counted(
     started = time.perf_counter()
     for _ in range(200):
         analytics.track(5, analytics.Funnel.IMAGE_GENERATED, {"images": 1})
-    assert time.perf_counter() - started < 0.5, "track() only queues"
+    assert time.perf_counter() - started < 2, "track() only queues (10 ms a call at most)"
     analytics.flush()
     analytics.shutdown()
     assert dropped() - before == 200
@@ -138,7 +138,7 @@ def test_a_slow_endpoint_and_a_full_queue_never_block(
     started = time.perf_counter()
     for _ in range(50):
         analytics.track(6, analytics.Funnel.IMAGE_GENERATED)
-    assert time.perf_counter() - started < 0.5, "a slow PostHog never slows track() down"
+    assert time.perf_counter() - started < 1, "a slow PostHog (2 s an answer) never slows track()"
     sender.join()
     analytics.flush()
     lost = dropped() - before

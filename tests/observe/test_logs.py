@@ -69,6 +69,7 @@ def test_a_job_attempt_logs_one_line_at_start_and_one_at_the_end(
     found = [line for line in lines(json_lines) if line["logger"].startswith("photoai")]
     start, finish, failed_start, error, failed_finish = found
     assert start["msg"] == "job started" and start["attempt"] == 1
+    assert failed_start["job_id"] == failing
     assert start["job_id"] == job_id and start["job_kind"] == jobs_support.KIND
     assert start["user_id"] == uid
     assert finish["msg"] == "job finished" and finish["outcome"] == "succeeded"

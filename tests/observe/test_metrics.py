@@ -9,7 +9,6 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
-from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
 from photoai.api.app import build_api
@@ -21,23 +20,10 @@ from photoai.services.generation import GenerationOptions
 from photoai.settings import PROJECT_ROOT, get_settings
 from tests import jobs_support
 from tests.factories import make_user
-from tests.fakes.monitoring_servers import FakePostHog
+from tests.fakes.monitoring_servers import FakePostHog, Samples, parse_metrics, sample
 from tests.training_support import demo_clock, draft_with_photos, training_settings, work_burst
 
 TOKEN = "scrape-me-0123456789"
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-def parse(text: str) -> Samples:
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-def value(samples: Samples, name: str, **labels: str) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
 
 
 @pytest.fixture
@@ -52,7 +38,7 @@ def scrape(client: TestClient) -> Samples:
     answer = client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("text/plain; version=0.0.4")
-    return parse(answer.text)
+    return parse_metrics(answer.text)
 
 
 def test_metrics_are_hidden_without_a_token_and_refused_with_a_wrong_one(
@@ -73,9 +59,9 @@ def test_queue_depth_and_age_come_from_the_jobs_table(client: TestClient) -> Non
     for _ in range(3):
         jobs.create(jobs_support.KIND, user_id=None, enqueue_now=False)
     samples = scrape(client)
-    assert value(samples, "photoai_jobs_active", kind=jobs_support.KIND, status="queued") == 3
-    assert value(samples, "photoai_jobs_active", kind="generation", status="queued") == 0
-    age = value(samples, "photoai_job_oldest_age_seconds", kind=jobs_support.KIND, status="queued")
+    assert sample(samples, "photoai_jobs_active", kind=jobs_support.KIND, status="queued") == 3
+    assert sample(samples, "photoai_jobs_active", kind="generation", status="queued") == 0
+    age = sample(samples, "photoai_job_oldest_age_seconds", kind=jobs_support.KIND, status="queued")
     assert 0 <= age < 60
 
 
@@ -104,7 +90,7 @@ def test_jobs_webhooks_credits_and_provider_calls_move_the_counters(
     after = scrape(client)
 
     def moved(name: str, **labels: str) -> float:
-        return value(after, name, **labels) - value(before, name, **labels)
+        return sample(after, name, **labels) - sample(before, name, **labels)
 
     assert moved("photoai_job_attempts_total", kind="training", outcome="waiting") == 1
     assert moved("photoai_job_attempts_total", kind="generation", outcome="succeeded") == 1
@@ -141,8 +127,8 @@ def test_several_processes_add_up(pg: str, tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(folder))
     for _ in range(2):
         subprocess.run([sys.executable, "-c", COUNT_IN_A_PROCESS], check=True, cwd=PROJECT_ROOT)
-    samples = parse(metrics.render(["generation"]).decode())
-    assert value(samples, "photoai_webhooks_received_total", source="stripe") == 2
+    samples = parse_metrics(metrics.render(["generation"]).decode())
+    assert sample(samples, "photoai_webhooks_received_total", source="stripe") == 2
     files = {"method": "GET", "route": "/api/files/{key:path}", "status": "200"}
-    assert value(samples, "photoai_http_request_duration_seconds_count", **files) == 2
-    assert value(samples, "photoai_jobs_active", kind="generation", status="queued") == 0
+    assert sample(samples, "photoai_http_request_duration_seconds_count", **files) == 2
+    assert sample(samples, "photoai_jobs_active", kind="generation", status="queued") == 0
