@@ -23,9 +23,15 @@ _failed: dict[str, context.Fields] = {}
 _MAX_FAILED = 1000
 
 
-def _handler_label(event_name: str) -> str:
-    """`state_class.handler`: bounded by the handlers the app defines."""
-    return ".".join(event_name.rsplit(".", 2)[-2:])
+def handler_label(event_name: str) -> str:
+    """`module.state.handler` from Reflex's mangled event name; bounded by the app's handlers.
+
+    `reflex___state____state.photoai___state___auth_forms____register_state.submit` becomes
+    `auth_forms.register_state.submit`.
+    """
+    path, _, handler = event_name.rpartition(".")
+    module, _, state = path.rpartition(".")[2].rpartition("____")
+    return ".".join(part for part in (module.rpartition("___")[2], state, handler) if part)
 
 
 def _finished(txid: str, label: str, fields: context.Fields, started: float, task: Any) -> None:
@@ -41,7 +47,7 @@ class EventObserver(rx.Middleware):
         task = asyncio.current_task()
         if task is None:
             return
-        label = _handler_label(event.name)
+        label = handler_label(event.name)
         fields = context.start(ui_event=label)
         txid = EventContext.get().txid
         started = time.perf_counter()

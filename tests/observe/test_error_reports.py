@@ -15,7 +15,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from photoai.observe import context, errors
-from photoai.observe.ui_events import report_backend_exception
+from photoai.observe.ui_events import handler_label, report_backend_exception
 from photoai.observe.web import RequestObserver
 from photoai.services import jobs
 from photoai.settings import get_settings
@@ -131,3 +131,10 @@ def test_personal_data_is_sent_only_when_the_operator_opts_in(
         errors.capture(exc, {"user_id": 3})
     (event,) = sent(sentry)
     assert EMAIL in event["exception"]["values"][0]["value"]
+
+
+def test_ui_event_labels_are_short_and_readable() -> None:
+    name = "reflex___state____state.photoai___state___auth_forms____register_state.submit"
+    assert handler_label(name) == "auth_forms.register_state.submit"
+    hydrate = "reflex___state____state.hydrate_and_load"
+    assert handler_label(hydrate) == "state.state.hydrate_and_load"
