@@ -17,10 +17,14 @@ import sentry_sdk
 from sentry_sdk.integrations.logging import LoggingIntegration, ignore_logger
 from sentry_sdk.integrations.rq import RqIntegration
 from sentry_sdk.integrations.starlette import StarletteIntegration
+from sentry_sdk.transport import HttpTransport
 from sentry_sdk.types import Event, Hint
 
+from photoai.observe.metrics import ERROR_REPORTS_DROPPED
+
 if TYPE_CHECKING:
-    from sentry_sdk._types import DataCollectionUserOptions
+    from sentry_sdk._types import DataCollectionUserOptions, EventDataCategory
+    from sentry_sdk.envelope import Item
 
 from photoai.observe import context
 from photoai.settings import Settings
@@ -71,6 +75,24 @@ def scrub(event: Event, hint: Hint) -> Event:
     return redacted
 
 
+class CountingTransport(HttpTransport):
+    """Sentry's own HTTP transport (a background queue and thread, so capturing never waits on
+    the network) that also counts the error reports it had to drop, for /metrics."""
+
+    def record_lost_event(
+        self,
+        reason: str,
+        data_category: "EventDataCategory | None" = None,
+        item: "Item | None" = None,
+        *,
+        quantity: int = 1,
+    ) -> None:
+        category = item.data_category if item is not None else data_category
+        if category == "error":
+            ERROR_REPORTS_DROPPED.labels(reason).inc(1 if item is not None else quantity)
+        super().record_lost_event(reason, data_category, item, quantity=quantity)
+
+
 def _data_collection(personal: bool) -> "DataCollectionUserOptions":
     """What the SDK's integrations collect: ids only unless the operator opted in."""
     if personal:
@@ -103,6 +125,7 @@ def init(settings: Settings) -> bool:
         ],
         data_collection=_data_collection(_send_personal_data),
         before_send=scrub,
+        transport=CountingTransport,
     )
     # Reflex logs each handler exception it passes to our handler, which reports it already.
     ignore_logger("reflex.app")

@@ -77,6 +77,11 @@ ANALYTICS_EVENTS = Counter(
     "Product-analytics events queued for PostHog, and those dropped (queue full, endpoint down).",
     ["result"],
 )
+ERROR_REPORTS_DROPPED = Counter(
+    "photoai_error_reports_dropped_total",
+    "Error reports the Sentry SDK could not deliver (endpoint down, queue full, rate limited).",
+    ["reason"],
+)
 
 _PENDING_CREDITS = "photoai_pending_credit_counts"
 

@@ -2,11 +2,17 @@
 endpoint tagged with ids, and no email, prompt, body or local variable goes with them unless
 the operator opts in."""
 
+import asyncio
+import socket
+import time
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 import redis
 import sentry_sdk
+from prometheus_client import REGISTRY
+from reflex_base.event.context import EventContext
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -15,7 +21,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from photoai.observe import context, errors
-from photoai.observe.ui_events import handler_label, report_backend_exception
+from photoai.observe.ui_events import EventObserver, handler_label, report_backend_exception
 from photoai.observe.web import RequestObserver
 from photoai.services import jobs
 from photoai.settings import get_settings
@@ -138,3 +144,73 @@ def test_ui_event_labels_are_short_and_readable() -> None:
     assert handler_label(name) == "auth_forms.register_state.submit"
     hydrate = "reflex___state____state.hydrate_and_load"
     assert handler_label(hydrate) == "state.state.hydrate_and_load"
+
+
+async def _failing_event(observer: EventObserver, context_of_event: EventContext) -> None:
+    """What Reflex does for one event: its own task, with its EventContext, then the handler."""
+    EventContext.set(context_of_event)
+    name = "reflex___state____state.photoai___state___generate____generate_state.submit"
+    await observer.preprocess(app=None, state=None, event=SimpleNamespace(name=name))
+    context.bind_user(11)  # what SessionState._current_user does once the cookie resolves
+    raise RuntimeError(f"generation refused for {EMAIL}")
+
+
+async def _run_like_reflex() -> object:
+    event_context = EventContext(token="tab-1", state_manager=None, enqueue_impl=None)  # type: ignore[arg-type]
+    task = asyncio.create_task(_failing_event(EventObserver(), event_context))
+    await asyncio.wait([task])
+    await asyncio.sleep(0)  # the done-callbacks run before Reflex's exception handler task
+    error = task.exception()
+    assert isinstance(error, RuntimeError)
+
+    async def handler_task() -> object:  # Reflex calls the handler in a task of its own
+        EventContext.set(event_context)
+        return report_backend_exception(error)
+
+    return await asyncio.create_task(handler_task())
+
+
+def test_a_reflex_handler_exception_carries_the_event_and_user_of_its_task(
+    sentry: FakeSentry,
+) -> None:
+    asyncio.run(_run_like_reflex())
+    (event,) = sent(sentry)
+    assert event["tags"]["ui_event"] == "generate.generate_state.submit"
+    assert event["tags"]["user_id"] == "11"
+    assert EMAIL.encode() not in sentry.raw()
+    errors_timed = REGISTRY.get_sample_value(
+        "photoai_ui_event_duration_seconds_count",
+        {"handler": "generate.generate_state.submit", "outcome": "error"},
+    )
+    assert errors_timed is not None and errors_timed >= 1
+
+
+def test_an_unreachable_sentry_never_blocks_and_drops_are_counted(
+    settings_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("PHOTOAI_SENTRY_DSN", f"http://publickey@127.0.0.1:{port}/1")
+    get_settings.cache_clear()
+    assert errors.init(get_settings())
+
+    def dropped() -> float:
+        value = REGISTRY.get_sample_value(
+            "photoai_error_reports_dropped_total", {"reason": "network_error"}
+        )
+        return value or 0
+
+    before = dropped()
+    started = time.perf_counter()
+    try:
+        for number in range(5):
+            try:
+                raise ValueError(f"failure {number}")
+            except ValueError as exc:
+                errors.capture(exc, {"job_id": number})
+        assert time.perf_counter() - started < 1, "capturing only queues the report"
+        sentry_sdk.flush(timeout=10)
+        assert dropped() - before == 5
+    finally:
+        sentry_sdk.init()
