@@ -20,11 +20,10 @@ def run_job(job_id: int) -> str:
     """One attempt, logged as one line when it starts and one when it ends, with its ids."""
     view = jobs.get(job_id)
     kind = view.kind if view else "unknown"
-    fields: dict[str, str | int] = {"job_id": job_id, "job_kind": kind}
-    if view is not None:
-        fields.update({"provider": view.provider or "", "user_id": view.user_id or 0})
-    with context.unit(**{key: value for key, value in fields.items() if value not in ("", 0)}):
-        log.info("job started", extra={"attempt": (view.attempts + 1) if view else 0})
+    with context.unit(job_id=job_id, job_kind=kind):
+        if view is not None:
+            context.bind(provider=view.provider or None, user_id=view.user_id)
+        log.info("job started", extra={"attempt": view.attempts + 1 if view else 0})
         started = time.perf_counter()
         outcome = "retry"
         try:
@@ -35,6 +34,5 @@ def run_job(job_id: int) -> str:
             metrics.JOB_ATTEMPTS.labels(kind, outcome).inc()
             metrics.JOB_ATTEMPT_SECONDS.labels(kind, outcome).observe(seconds)
             log.info(
-                "job finished",
-                extra={"outcome": outcome, "duration_ms": round(seconds * 1000)},
+                "job finished", extra={"outcome": outcome, "duration_ms": round(seconds * 1000)}
             )
