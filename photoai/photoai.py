@@ -5,12 +5,16 @@ import asyncio
 import reflex as rx
 
 from photoai.api.app import build_api
+from photoai.observe import startup
+from photoai.observe.ui_events import EventObserver, report_backend_exception
 from photoai.routes import add_pages
 from photoai.services import maintenance
 from photoai.services.redis_conn import get_redis
 from photoai.settings import get_settings
 
-app = rx.App(api_transformer=build_api())
+startup.start()
+app = rx.App(api_transformer=build_api(), backend_exception_handler=report_backend_exception)
+app.add_middleware(EventObserver())
 add_pages(app)
 
 

@@ -253,6 +253,33 @@ class Settings(BaseSettings):
         default=3, ge=1, le=30, description="How far back `billing reconcile` looks at Stripe."
     )
 
+    # --- monitoring (issue: operate it for real) ---
+    log_format: str = Field(
+        default="auto",
+        pattern="^(auto|json|console)$",
+        description="json: one JSON object per line; console: readable; auto: console on a tty.",
+    )
+    log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+    sentry_dsn: str = Field(default="", description="Empty turns error reporting off.")
+    sentry_environment: str = "production"
+    sentry_release: str = ""
+    sentry_traces_sample_rate: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="Share of requests traced for performance."
+    )
+    sentry_send_personal_data: bool = Field(
+        default=False,
+        description="Opt in to emails, prompts, request bodies and local variables in reports.",
+    )
+    posthog_api_key: str = Field(default="", description="Empty turns product analytics off.")
+    posthog_host: str = "https://us.i.posthog.com"
+    posthog_max_queue_size: int = Field(
+        default=10000, ge=1, description="Events waiting to be sent; beyond it they are dropped."
+    )
+    posthog_timeout_seconds: float = Field(default=5.0, gt=0)
+    metrics_token: str = Field(
+        default="", description="Bearer token for /metrics; empty: /metrics answers 404."
+    )
+
     @property
     def resolved_database_url(self) -> str:
         """SQLite file in the data folder unless an operator points us at PostgreSQL."""

@@ -13,6 +13,10 @@ PORT=${PORT:-3000}
 export PHOTOAI_BASE_URL=${PHOTOAI_BASE_URL:-http://localhost:$PORT}
 
 .venv/bin/photoai migrate
+# One folder where the web and worker processes keep their Prometheus counters, so /metrics
+# adds them all up; emptied at each start as prometheus-client requires.
+export PROMETHEUS_MULTIPROC_DIR=${PROMETHEUS_MULTIPROC_DIR:-${PHOTOAI_DATA_DIR:-./data}/metrics}
+rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
 .venv/bin/python worker.py &
 worker=$!
 trap 'kill $worker 2>/dev/null || true' EXIT INT TERM

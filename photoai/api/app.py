@@ -6,16 +6,22 @@ from starlette.middleware import Middleware
 
 from photoai.api import auth_routes, files, gallery_routes, stripe_webhook, training_webhooks
 from photoai.api.upload_guard import UploadGuard
+from photoai.observe.web import RequestObserver, metrics_endpoint
+from photoai.services.generation_runs import KIND as GENERATION
+from photoai.services.training_runs import KIND as TRAINING
 
 
 def build_api() -> Starlette:
+    routes = [
+        *auth_routes.routes,
+        *files.routes,
+        *gallery_routes.routes,
+        *stripe_webhook.routes,
+        *training_webhooks.routes,
+        metrics_endpoint([GENERATION, TRAINING]),
+    ]
+    # The observer wraps the Reflex app mounted under this one too: every request gets an id.
     return Starlette(
-        middleware=[Middleware(UploadGuard)],
-        routes=[
-            *auth_routes.routes,
-            *files.routes,
-            *gallery_routes.routes,
-            *stripe_webhook.routes,
-            *training_webhooks.routes,
-        ],
+        routes=routes,
+        middleware=[Middleware(RequestObserver, routes=routes), Middleware(UploadGuard)],
     )

@@ -13,10 +13,14 @@ answer with a blind repeat:
   billed, but we cannot tell which it is).
 """
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
 
+from photoai.observe.metrics import PROVIDER_REQUEST_SECONDS
 from photoai.providers.base import (
     MAX_WEIGHTS_BYTES,
     ProviderError,
@@ -62,6 +66,30 @@ def error_detail(response: httpx.Response) -> str:
     return str(body)[:300]
 
 
+def _host(client: httpx.Client, url: str) -> str:
+    return httpx.URL(url).host or client.base_url.host or "unknown"
+
+
+@contextmanager
+def _timed(host: str) -> Iterator[None]:
+    """Latency and result of one provider call, for /metrics."""
+    started = time.perf_counter()
+    outcome = "ok"
+    try:
+        yield
+    except ProviderRateLimited:
+        outcome = "rate_limited"
+        raise
+    except ProviderRejected:
+        outcome = "rejected"
+        raise
+    except Exception:
+        outcome = "unavailable"
+        raise
+    finally:
+        PROVIDER_REQUEST_SECONDS.labels(host, outcome).observe(time.perf_counter() - started)
+
+
 def send(
     client: httpx.Client, method: str, url: str, *, creating: bool = False, **kwargs: Any
 ) -> httpx.Response:
@@ -70,6 +98,13 @@ def send(
     `creating` marks a request that starts billable work, so that a failure after which the
     provider may still have accepted it says so (`maybe_submitted`).
     """
+    with _timed(_host(client, url)):
+        return _send(client, method, url, creating=creating, **kwargs)
+
+
+def _send(
+    client: httpx.Client, method: str, url: str, *, creating: bool, **kwargs: Any
+) -> httpx.Response:
     try:
         response = client.request(method, url, **kwargs)
     except httpx.TransportError as exc:
@@ -129,6 +164,11 @@ def create(client: httpx.Client, method: str, url: str, **kwargs: Any) -> dict[s
 
 def download(client: httpx.Client, url: str, limit: int = MAX_WEIGHTS_BYTES) -> bytes:
     """Fetch a provider's output file (no auth: their file links are bearer URLs)."""
+    with _timed(_host(client, url)):
+        return _download(client, url, limit)
+
+
+def _download(client: httpx.Client, url: str, limit: int) -> bytes:
     if not url.startswith(("https://", "http://")):
         raise ProviderRejected(f"not a web address: {url[:80]!r}")
     try:

@@ -32,7 +32,7 @@ from photoai.models import (
     User,
     utcnow,
 )
-from photoai.services import credits, throttle
+from photoai.services import analytics, credits, throttle
 from photoai.services.email import send_email
 from photoai.settings import get_settings
 
@@ -182,11 +182,13 @@ def register(email: str, password: str, name: str = "") -> int:
     password_hash = hash_password(password)
     try:
         with session_scope() as s:
-            return _create_account(s, normalized, clean_name, password_hash)
+            user_id = _create_account(s, normalized, clean_name, password_hash)
     except IntegrityError as exc:
         raise AccountError(
             "An account with this email already exists. Sign in or reset the password."
         ) from exc
+    analytics.track(user_id, analytics.Funnel.REGISTERED)
+    return user_id
 
 
 def signup_sent_message(email: str) -> str:
@@ -296,10 +298,11 @@ def complete_registration(token: str) -> int:
                 .where(col(PendingRegistration.token_hash) == digest)
                 .values(password_hash="")
             )
-            return user_id
     except IntegrityError as exc:
         # Another link for the same email finished first; this one has nothing left to do.
         raise SignupLinkUsed(SIGNUP_LINK_USED) from exc
+    analytics.track(user_id, analytics.Funnel.REGISTERED)
+    return user_id
 
 
 def _throttle_keys(email: str, client_ip: str) -> tuple[str, str]:

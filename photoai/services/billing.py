@@ -31,6 +31,7 @@ from photoai.models import (
     Subscription,
     User,
 )
+from photoai.services import analytics
 from photoai.services.billing_effects import CHECKOUT_REF, INVOICE_REF, checkout_owner
 from photoai.services.billing_stripe import (
     PAID_STATUSES,
@@ -185,6 +186,7 @@ def _open_checkout(user_id: int, item: str, attempt: str, params: SessionCreateP
         raise _user_error(exc) from exc
     if not checkout.url:
         raise BillingError("The payment provider did not return a checkout page.")
+    analytics.track(user_id, analytics.Funnel.CHECKOUT_STARTED, {"item": item})
     return checkout.url
 
 

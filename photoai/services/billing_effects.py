@@ -18,7 +18,7 @@ from sqlmodel import Session, col
 from photoai.billing_catalog import Plan
 from photoai.db import insert_for
 from photoai.models import CreditEntry, LedgerKind, Subscription, User, utcnow
-from photoai.services import credits
+from photoai.services import analytics, credits
 from photoai.services.billing_stripe import (
     PAID_STATUSES,
     dig,
@@ -166,6 +166,7 @@ def grant_checkout(session: Session, checkout: Mapping[str, Any]) -> Applied:
     amount, name = bought
     remember_customer(session, user_id, ref_id(checkout.get("customer")))
     if _grant_pack(session, user_id, amount, CHECKOUT_REF + sid, f"{name} pack"):
+        analytics.track(user_id, analytics.Funnel.CHECKOUT_COMPLETED, {"credits": amount})
         return Applied([f"checkout {sid}: granted {amount} credits to user {user_id}"])
     return Applied()
 
@@ -283,7 +284,20 @@ def upsert_subscription(session: Session, subscription: Mapping[str, Any]) -> Ap
         .values(stripe_subscription_id=sid, **values)
         .on_conflict_do_update(index_elements=["stripe_subscription_id"], set_=values)
     )
+    _track_subscription(user_id, row.status if row is not None else "", state)
     return Applied([f"subscription {sid}: {state['status']} ({state['plan'] or 'no plan'})"])
+
+
+_PAYING = ("active", "trialing")
+
+
+def _track_subscription(user_id: int, before: str, state: Mapping[str, Any]) -> None:
+    """Funnel events for a subscription that starts paying or ends."""
+    after = str(state["status"])
+    if after in _PAYING and before not in _PAYING:
+        analytics.track(user_id, analytics.Funnel.SUBSCRIPTION_STARTED, {"plan": state["plan"]})
+    elif after == "canceled" and before != "canceled":
+        analytics.track(user_id, analytics.Funnel.SUBSCRIPTION_CANCELED, {"plan": state["plan"]})
 
 
 def _share(granted: int, charge_amount: int, cents: int) -> int:

@@ -23,6 +23,7 @@ from sqlmodel import Session, col
 
 from photoai.db import insert_for, use_session
 from photoai.models import CreditEntry, CreditHold, LedgerKind, User
+from photoai.observe import metrics
 from photoai.wording import counted
 
 
@@ -228,6 +229,7 @@ def hold(
                 .where(col(CreditHold.id) == hold_id)
                 .values(plan_amount=plan_part)
             )
+        metrics.credits_moved(s, "held", amount)
         return _entry_view(_finish_entry(s, entry_id, int(taken.credit_balance)))
 
 
@@ -299,6 +301,7 @@ def capture(
         if moved is None:
             s.rollback()
             raise HoldError(f"Hold {hold_reference!r} has fewer than {amount} credits left.")
+        metrics.credits_moved(s, "captured", amount)
         return _entry_view(_finish_entry(s, entry_id, _add_to_balance(s, held.user_id, 0)))
 
 
@@ -347,6 +350,7 @@ def release(
             ).scalar_one_or_none()
             if swapped is not None:
                 new_balance = _add_to_balance(s, held.user_id, remaining, plan_part)
+                metrics.credits_moved(s, "released", remaining)
                 return _entry_view(_finish_entry(s, entry_id, new_balance))
             # A capture landed between our read and write: drop our row and read again.
             s.execute(delete(CreditEntry).where(col(CreditEntry.id) == entry_id))

@@ -41,6 +41,7 @@ from photoai.services.generation_runs import (
     KIND,
     GenerationSpec,
     is_demo_only,
+    on_generation_finished,
     run_generation,
 )
 from photoai.services.queue import check_available
@@ -452,4 +453,4 @@ def cancel(user_id: int, job_id: int) -> bool:
     return jobs.cancel(job_id, user_id)
 
 
-jobs.register(KIND, run_generation)
+jobs.register(KIND, run_generation, on_finish=on_generation_finished)

@@ -36,6 +36,7 @@ from sqlmodel import col
 
 from photoai.db import session_scope
 from photoai.models import GeneratedImage, Job, JobStatus, ModelStatus, PersonalModel, TrainingPhoto
+from photoai.observe import context, metrics
 from photoai.providers.base import ProviderError, ProviderRejected, ProviderUnavailable
 from photoai.providers.demo_generator import MAX_SEED, DemoGenerator
 from photoai.providers.demo_generator import NAME as DEMO
@@ -52,7 +53,7 @@ from photoai.providers.generator_chain import (
     build_generators,
     generate_with_fallback,
 )
-from photoai.services import credits, jobs
+from photoai.services import analytics, credits, jobs
 from photoai.services.photo_checks import THUMB_WEBP_QUALITY
 from photoai.services.storage import Storage, get_storage
 from photoai.services.training_runs import provider_files_url
@@ -461,6 +462,7 @@ def run_generation(job_id: int) -> jobs.Outcome:
     storage = get_storage(settings)
     request = _build_request(target, likeness, chain, missing, storage)
     provider, outputs = _generate(request, chain)
+    context.bind(provider=provider)
     stored = len(done)
     for index, output in zip(missing, outputs, strict=False):
         delivered = deliver_output(
@@ -479,3 +481,44 @@ def run_generation(job_id: int) -> jobs.Outcome:
             "The image service sent no usable pictures; your credits are back in your balance."
         )
     return jobs.Outcome.DONE
+
+
+def on_generation_finished(job_id: int) -> None:
+    """Counts the finished job and sends the funnel's image events; never raises into the
+    caller (the reaper finishes many jobs in one loop)."""
+    try:
+        _count_finished(job_id)
+    except Exception:
+        log.exception("counting finished generation job %s failed", job_id)
+
+
+def _count_finished(job_id: int) -> None:
+    view = jobs.get(job_id)
+    if view is None:
+        return
+    with session_scope() as s:
+        providers = list(
+            s.execute(
+                select(col(GeneratedImage.provider)).where(col(GeneratedImage.job_id) == job_id)
+            ).scalars()
+        )
+        earlier = (
+            view.user_id is not None
+            and s.execute(
+                select(col(GeneratedImage.id))
+                .where(
+                    col(GeneratedImage.user_id) == view.user_id,
+                    col(GeneratedImage.job_id) != job_id,
+                )
+                .limit(1)
+            ).first()
+            is not None
+        )
+    provider = providers[0] if providers else view.provider
+    metrics.JOBS_FINISHED.labels(view.kind, provider, view.status).inc()
+    if view.user_id is None or not providers:
+        return
+    props: analytics.Props = {"provider": provider, "images": len(providers)}
+    if not earlier:
+        analytics.track(view.user_id, analytics.Funnel.FIRST_IMAGE, props)
+    analytics.track(view.user_id, analytics.Funnel.IMAGE_GENERATED, props)

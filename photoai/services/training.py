@@ -29,7 +29,7 @@ from photoai.models import (
     User,
     utcnow,
 )
-from photoai.services import jobs, maintenance
+from photoai.services import analytics, jobs, maintenance
 from photoai.services.photo_checks import PhotoLimits, find_duplicate, inspect_photo
 from photoai.services.queue import QueueUnavailable, check_available, enqueue
 from photoai.services.storage import get_storage, photo_key, thumb_key
@@ -275,7 +275,9 @@ def create_draft(user_id: int, name: str, subject: str) -> int:
         s.add(model)
         s.flush()
         assert model.id is not None
-        return model.id
+        model_id = model.id
+    analytics.track(user_id, analytics.Funnel.MODEL_CREATED, {"subject": subject})
+    return model_id
 
 
 def _clean_filename(filename: str) -> str:
@@ -478,6 +480,9 @@ def start_training(user_id: int, model_id: int) -> int:
         _put_back(model_id, previous)
         jobs.fail(job_id, f"Not started: {exc}")
         raise
+    analytics.track(
+        user_id, analytics.Funnel.TRAINING_STARTED, {"provider": provider, "photos": accepted}
+    )
     return job_id
 
 

@@ -36,6 +36,7 @@ from sqlmodel import col
 
 from photoai.db import session_scope
 from photoai.models import Job, JobStatus, ModelStatus, PersonalModel, TrainingPhoto, User, utcnow
+from photoai.observe import context, metrics
 from photoai.providers.base import (
     ProviderError,
     ProviderRateLimited,
@@ -51,7 +52,7 @@ from photoai.providers.base import (
 from photoai.providers.demo_trainer import DemoTrainer
 from photoai.providers.fal_trainer import FalTrainer
 from photoai.providers.replicate_trainer import ReplicateTrainer
-from photoai.services import credits, jobs
+from photoai.services import analytics, credits, jobs
 from photoai.services.email import send_email
 from photoai.services.processed_events import claim, was_claimed
 from photoai.services.storage import LinkCheck, S3Storage, Storage, get_storage
@@ -237,6 +238,7 @@ def run_training(job_id: int) -> jobs.Outcome:
     view = jobs.get(job_id)
     assert view is not None
     provider = str(view.payload["provider"])
+    context.bind(provider=provider)
     work = _load_work(job_id, int(view.payload["model_id"]))
     fewest, _ = photo_range(settings)
     if len(work.photo_keys) < fewest:
@@ -477,9 +479,26 @@ def on_training_finished(job_id: int) -> None:
     """Called once, right after the job's final transition; never raises into the caller
     (the reaper finishes many jobs in one loop)."""
     try:
+        _count_finished(job_id)
         _settle_model(job_id)
     except Exception:
         log.exception("settling the model of training job %s failed", job_id)
+
+
+def _count_finished(job_id: int) -> None:
+    view = jobs.get(job_id)
+    if view is None:
+        return
+    metrics.JOBS_FINISHED.labels(view.kind, view.provider, view.status).inc()
+    if view.user_id is None or view.status == JobStatus.CANCELED:
+        return
+    event = (
+        analytics.Funnel.TRAINING_FINISHED
+        if view.status == JobStatus.SUCCEEDED
+        else analytics.Funnel.TRAINING_FAILED
+    )
+    minutes = ((view.finished_at or view.created_at) - view.created_at).total_seconds() / 60
+    analytics.track(view.user_id, event, {"provider": view.provider, "minutes": round(minutes, 1)})
 
 
 def _settle_model(job_id: int) -> None:

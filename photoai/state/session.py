@@ -8,6 +8,7 @@ import reflex as rx
 from reflex.event import EventSpec
 from reflex.istate.manager import get_state_manager
 
+from photoai.observe import context
 from photoai.services import accounts
 from photoai.services.accounts import SessionUser
 from photoai.settings import get_settings
@@ -49,6 +50,7 @@ class SessionState(rx.State):
     async def _current_user(self) -> SessionUser | None:
         """Resolve the HttpOnly session cookie against the database, off the event loop."""
         user = await asyncio.to_thread(accounts.resolve_session, self._session_token())
+        context.bind_user(user.user_id if user else None)
         if user is None:
             self.signed_in = False
             self.user_name = self.user_email = ""

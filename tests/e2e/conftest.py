@@ -24,12 +24,14 @@ from photoai.settings import PROJECT_ROOT
 from tests.conftest import PG_ADMIN_DSN, migrate
 from tests.e2e import journeys
 from tests.e2e.journeys import write_photo_files
+from tests.fakes.monitoring_servers import FakePostHog, FakeSentry
 from tests.fakes.stripe_api import FakeStripe
 from tests.local_servers import free_port
 
 CHROMIUM = os.environ.get("PHOTOAI_CHROMIUM", "/usr/bin/chromium")
 SCREENS = PROJECT_ROOT / "test-artifacts" / "screens"
 E2E_REDIS_URL = os.environ.get("PHOTOAI_TEST_E2E_REDIS", "redis://127.0.0.1:6379/12")
+METRICS_TOKEN = "e2e-metrics-token-0123456789"
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class RunningApp:
     base_url: str
     data_dir: Path
     env: dict[str, str]
+    worker_log: Path | None = None
 
     def outbox(self) -> list[Path]:
         folder = self.data_dir / "outbox"
@@ -80,8 +83,17 @@ def stripe_fake() -> Iterator[FakeStripe]:
 
 
 @pytest.fixture(scope="session")
+def monitoring() -> Iterator[tuple[FakeSentry, FakePostHog]]:
+    """Error reports and analytics are on in every journey, as in production."""
+    with FakeSentry() as sentry, FakePostHog() as posthog:
+        yield sentry, posthog
+
+
+@pytest.fixture(scope="session")
 def app_server(
-    tmp_path_factory: pytest.TempPathFactory, stripe_fake: FakeStripe
+    tmp_path_factory: pytest.TempPathFactory,
+    stripe_fake: FakeStripe,
+    monitoring: tuple[FakeSentry, FakePostHog],
 ) -> Iterator[RunningApp]:
     name = f"photoai_e2e_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
@@ -106,6 +118,12 @@ def app_server(
         "PHOTOAI_STRIPE_SECRET_KEY": stripe_fake.api_key,
         "PHOTOAI_STRIPE_WEBHOOK_SECRET": stripe_fake.webhook_secret,
         "PHOTOAI_STRIPE_API_BASE": stripe_fake.url,
+        "PHOTOAI_SENTRY_DSN": monitoring[0].dsn,
+        "PHOTOAI_POSTHOG_API_KEY": "phc_e2e",
+        "PHOTOAI_POSTHOG_HOST": monitoring[1].url,
+        "PHOTOAI_METRICS_TOKEN": METRICS_TOKEN,
+        "PHOTOAI_LOG_FORMAT": "json",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path_factory.mktemp("prometheus")),
         "REFLEX_TELEMETRY_ENABLED": "false",
         "REFLEX_CHECK_LATEST_VERSION": "0",
         "PATH": f"{PROJECT_ROOT / '.tools/node_modules/.bin'}:{os.environ['PATH']}",
@@ -140,7 +158,7 @@ def app_server(
     try:
         _wait_until_serving(base_url, server, server_log)
         journeys.OUTBOX[:] = [data_dir / "outbox"]
-        yield RunningApp(base_url=base_url, data_dir=data_dir, env=env)
+        yield RunningApp(base_url=base_url, data_dir=data_dir, env=env, worker_log=worker_log)
     finally:
         _stop(server)
         _stop(worker)
