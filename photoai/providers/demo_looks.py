@@ -143,6 +143,9 @@ def person_mask(picture: Image.Image, face: Box) -> Image.Image:
     mask[near > 0] = cv2.GC_PR_BGD
     mask[shape > 0] = cv2.GC_PR_FGD
     mask[core > 0] = cv2.GC_FGD
+    # GrabCut seeds its colour models from OpenCV's per-thread generator; reseed it so the
+    # same request cuts the same shape whatever ran on this thread before.
+    cv2.setRNGSeed(0)
     with contextlib.suppress(cv2.error):  # on failure the drawn shape stays as it is
         cv2.grabCut(
             small[:, :, ::-1].copy(),

@@ -69,7 +69,7 @@ def _signed_in_pages(audit: Audit, model_id: str, suffix: str) -> None:
     audit.visit("/generate", f"generate-{suffix}", page.get_by_test_id("recent-image"))
     audit.visit("/gallery", f"gallery-{suffix}", page.get_by_test_id("gallery-tile"))
     page.get_by_test_id("gallery-tile").first.locator("img").click()
-    audit.check(f"gallery-picture-{suffix}", page.locator("#modal-prompt"))
+    audit.check(f"gallery-picture-{suffix}", page.get_by_role("dialog"))
     page.keyboard.press("Escape")
     audit.visit("/billing", f"billing-{suffix}", page.locator("#billing-balance"))
     audit.visit("/account", f"account-{suffix}", page.locator("#current_password"))

@@ -3,6 +3,7 @@ endpoint tagged with ids, and no email, prompt, body or local variable goes with
 the operator opts in."""
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 import socket
 import time
 from collections.abc import Iterator
@@ -173,7 +174,9 @@ async def _run_like_reflex() -> object:
 def test_a_reflex_handler_exception_carries_the_event_and_user_of_its_task(
     sentry: FakeSentry,
 ) -> None:
-    asyncio.run(_run_like_reflex())
+    # A thread of its own: an earlier test's session-wide browser may own this thread's loop.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, _run_like_reflex()).result()
     (event,) = sent(sentry)
     assert event["tags"]["ui_event"] == "generate.generate_state.submit"
     assert event["tags"]["user_id"] == "11"
