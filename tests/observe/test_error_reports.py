@@ -3,10 +3,10 @@ endpoint tagged with ids, and no email, prompt, body or local variable goes with
 the operator opts in."""
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
 import socket
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import pytest
