@@ -25,6 +25,17 @@ def reap(_args: argparse.Namespace) -> int:
     return 0
 
 
+def retention(args: argparse.Namespace) -> int:
+    """Apply the retention rules now (training photos, abandoned drafts); --dry-run lists."""
+    from photoai.services.privacy import retention as rules
+
+    if args.dry_run:
+        print(json.dumps(rules.plan().as_dict(), indent=2))
+    else:
+        print(json.dumps(rules.apply()))
+    return 0
+
+
 def grant_credits(args: argparse.Namespace) -> int:
     """Add credits to an account as an admin adjustment, recorded in the ledger."""
     from photoai.models import LedgerKind
@@ -50,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help=migrate.__doc__).set_defaults(func=migrate)
     sub.add_parser("reap", help=reap.__doc__).set_defaults(func=reap)
+    keep = sub.add_parser("retention", help=retention.__doc__)
+    keep.add_argument(
+        "--dry-run", action="store_true", help="list what would be removed, remove nothing"
+    )
+    keep.set_defaults(func=retention)
     grant = sub.add_parser("grant", help=grant_credits.__doc__)
     grant.add_argument("email")
     grant.add_argument("amount", type=int)

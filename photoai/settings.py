@@ -117,6 +117,17 @@ class Settings(BaseSettings):
         default=3, ge=1, description="Models a user may have waiting for training at once."
     )
 
+    # --- privacy and retention (issue 12) ---
+    photo_retention_days: int = Field(
+        default=30,
+        ge=0,
+        description="Training photos are deleted this long after their model finished "
+        "training (the model keeps its weights); 0 keeps them.",
+    )
+    draft_retention_days: int = Field(
+        default=60, ge=1, description="Untrained draft models untouched this long are deleted."
+    )
+
     @property
     def storage_dir(self) -> Path:
         return self.data_dir / "storage"

@@ -31,6 +31,7 @@ from photoai.models import (
 )
 from photoai.services import jobs, maintenance
 from photoai.services.photo_checks import PhotoLimits, find_duplicate, inspect_photo
+from photoai.services.privacy import consent
 from photoai.services.queue import enqueue
 from photoai.services.storage import get_storage, photo_key, thumb_key
 from photoai.services.training_runs import (
@@ -286,6 +287,8 @@ def add_photo(user_id: int, model_id: int, filename: str, data: bytes) -> PhotoV
     model and checks its state, the photo limit and duplicates again, so parallel uploads
     cannot slip past any of them.
     """
+    if not consent.has_consented(user_id):
+        raise TrainingError(consent.MISSING)
     settings = get_settings()
     label = _clean_filename(filename)
     if len(data) > settings.max_upload_bytes:
