@@ -1,4 +1,4 @@
-"""Account settings: name, password, sessions."""
+"""Account settings: name, password, sessions, and deleting the account with all its data."""
 
 import reflex as rx
 
@@ -86,4 +86,45 @@ def account_page() -> rx.Component:
             ),
             width="100%",
         ),
+        _delete_account_card(),
+    )
+
+
+def _delete_account_card() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading("Delete your account", size="4", as_="h2"),
+            rx.text(
+                "Deletes your account at once and then erases everything it holds: training "
+                "photos, models and their weights, generated pictures, sessions. An active plan "
+                "is canceled. Credit and payment records are kept without your name or email, "
+                "as accounting law requires. This cannot be undone.",
+                size="2",
+                color=rx.color("gray", 11),
+            ),
+            rx.link("What we store and for how long", href="/privacy", size="2"),
+            error_callout(AccountState.delete_error),
+            rx.box(
+                submit_form(
+                    field(
+                        "Your password, to confirm",
+                        "delete_password",
+                        type_="password",
+                        auto_complete="current-password",
+                        required=True,
+                    ),
+                    label="Delete my account and all my data",
+                    on_submit=AccountState.delete_account,
+                    busy=AccountState.deleting,
+                    reset_on_submit=False,
+                    id="delete-account-form",
+                ),
+                width="100%",
+                max_width="420px",
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        width="100%",
+        id="delete-account",
     )

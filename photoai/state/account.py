@@ -1,4 +1,4 @@
-"""The Account page: name, password, and signing out everywhere."""
+"""The Account page: name, password, signing out everywhere, and deleting the account."""
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -7,6 +7,7 @@ import reflex as rx
 from reflex.event import EventSpec
 
 from photoai.services import accounts
+from photoai.services.privacy import deletion
 from photoai.state.session import SessionState
 
 
@@ -14,10 +15,14 @@ class AccountState(SessionState):
     name_message: rx.Field[str] = rx.field("")
     password_error: rx.Field[str] = rx.field("")
     password_message: rx.Field[str] = rx.field("")
+    delete_error: rx.Field[str] = rx.field("")
+    deleting: rx.Field[bool] = rx.field(False)
 
     @rx.event
     async def on_load(self) -> EventSpec | None:
         self.name_message = self.password_error = self.password_message = ""
+        self.delete_error = ""
+        self.deleting = False
         return await self._ensure_signed_in()
 
     @rx.event
@@ -64,3 +69,26 @@ class AccountState(SessionState):
         if user is not None:
             await asyncio.to_thread(accounts.revoke_all_sessions, user.user_id)
         return self._signed_out()
+
+    @rx.event
+    async def delete_account(self, form: dict[str, str]) -> AsyncIterator[EventSpec | None]:
+        """Disable the account now (the service revokes every session) and sign out; the
+        erasing goes on in a background job."""
+        if self.deleting:
+            return
+        user = await self._current_user()
+        if user is None:
+            yield self._login_redirect()
+            return
+        self.deleting = True
+        self.delete_error = ""
+        yield None
+        try:
+            await asyncio.to_thread(
+                deletion.request_deletion, user.user_id, form.get("delete_password", "")
+            )
+        except deletion.DeletionError as exc:
+            self.delete_error = str(exc)
+            self.deleting = False
+            return
+        yield self._signed_out()
