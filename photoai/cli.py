@@ -36,6 +36,23 @@ def retention(args: argparse.Namespace) -> int:
     return 0
 
 
+def delete_account(args: argparse.Namespace) -> int:
+    """Delete an account and everything it holds (a request by email), or finish a deletion
+    whose job failed; the account is disabled at once, a worker erases the rest."""
+    from photoai.services import accounts
+    from photoai.services.privacy import deletion
+
+    user_id = int(args.account) if args.account.isdigit() else None
+    if user_id is None:
+        user_id = accounts.user_id_for_email(args.account)
+    if user_id is None:
+        print(f"No account for {args.account}.", file=sys.stderr)
+        return 1
+    job_id = deletion.delete_for_operator(user_id)
+    print(f"Account {user_id} is disabled; deletion job {job_id} erases the rest.")
+    return 0
+
+
 def grant_credits(args: argparse.Namespace) -> int:
     """Add credits to an account as an admin adjustment, recorded in the ledger."""
     from photoai.models import LedgerKind
@@ -66,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="list what would be removed, remove nothing"
     )
     keep.set_defaults(func=retention)
+    erase = sub.add_parser("delete-account", help=delete_account.__doc__)
+    erase.add_argument("account", help="email, or the id of an account being deleted")
+    erase.set_defaults(func=delete_account)
     grant = sub.add_parser("grant", help=grant_credits.__doc__)
     grant.add_argument("email")
     grant.add_argument("amount", type=int)

@@ -143,6 +143,10 @@ class Settings(BaseSettings):
     )
     fal_key: str = Field(default="", description="fal.ai API key (`Authorization: Key ...`).")
     fal_queue_base: str = "https://queue.fal.run"
+    fal_api_base: str = Field(
+        default="https://api.fal.ai",
+        description="fal's Platform API, used to delete a deleted model's stored requests.",
+    )
     fal_jwks_url: str = Field(
         default="https://rest.alpha.fal.ai/.well-known/jwks.json",
         description="Public keys that sign fal's webhooks.",

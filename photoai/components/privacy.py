@@ -29,7 +29,7 @@ def disclosure(rows: ArrayVar[Any]) -> rx.Component:
 
 
 def consent_step(
-    rows: ArrayVar[Any], on_submit: EventType[dict[str, str]], error: rx.Var[str]
+    rows: ArrayVar[Any], on_submit: EventType[dict[str, Any]], error: rx.Var[str]
 ) -> rx.Component:
     """Shown instead of the upload area until the user agrees; the upload service refuses
     photos without a recorded consent anyway."""

@@ -106,13 +106,7 @@ def _delete_account_card() -> rx.Component:
             error_callout(AccountState.delete_error),
             rx.box(
                 submit_form(
-                    field(
-                        "Your password, to confirm",
-                        "delete_password",
-                        type_="password",
-                        auto_complete="current-password",
-                        required=True,
-                    ),
+                    _confirm_password(),
                     label="Delete my account and all my data",
                     on_submit=AccountState.delete_account,
                     busy=AccountState.deleting,
@@ -127,4 +121,24 @@ def _delete_account_card() -> rx.Component:
         ),
         width="100%",
         id="delete-account",
+    )
+
+
+def _confirm_password() -> rx.Component:
+    # A plain <label for>: the shared `field` helper's label is not linked to its input yet.
+    return rx.vstack(
+        rx.el.label(
+            rx.text("Your password, to confirm", as_="span", size="2", weight="medium"),
+            html_for="delete_password",
+        ),
+        rx.input(
+            id="delete_password",
+            name="delete_password",
+            type="password",
+            auto_complete="current-password",
+            required=True,
+            width="100%",
+        ),
+        spacing="1",
+        width="100%",
     )

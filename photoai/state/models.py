@@ -7,6 +7,7 @@ screen without a reload and stops polling by itself once nothing is running.
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import reflex as rx
 from reflex.event import EventSpec
@@ -207,11 +208,12 @@ class ModelDetailState(SessionState):
         return None
 
     @rx.event
-    async def give_consent(self, form: dict[str, str]) -> EventSpec | None:
+    async def give_consent(self, form: dict[str, Any]) -> EventSpec | None:
         user = await self._current_user()
         if user is None:
             return self._login_redirect()
-        if form.get("consent") != "yes":
+        # Reflex sends a checkbox with an id as its checked state, else the form's "yes".
+        if form.get("consent") not in (True, "yes"):
             self.consent_error = "Tick the box to agree before adding photos."
             return None
         self.consent_error = ""

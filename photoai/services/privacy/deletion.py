@@ -99,6 +99,30 @@ def request_deletion(user_id: int, password: str) -> int:
         if not accounts.verify_password(password, user.password_hash):
             raise DeletionError(WRONG_PASSWORD)
         email = user.email
+    return _start(user_id, email)
+
+
+def delete_for_operator(user_id: int) -> int:
+    """An operator's deletion (a request by email, say), or a new run for an account whose
+    deletion job failed for good: no password, the same job."""
+    with session_scope() as s:
+        user = s.get(User, user_id)
+        if user is None:
+            raise DeletionError(f"No account {user_id}.")
+        email = user.email
+        if email == tombstone_email(user_id):
+            email = ""
+            for payload in s.execute(
+                select(col(Job.payload)).where(col(Job.kind) == KIND).order_by(col(Job.id).desc())
+            ).scalars():
+                found = json.loads(payload)
+                if found.get("user_id") == user_id:
+                    email = str(found.get("email", ""))
+                    break
+    return _start(user_id, email)
+
+
+def _start(user_id: int, email: str) -> int:
     # The job exists before the account is disabled: if we die in between, the queued job
     # (resent by the reaper) disables it itself as its first step.
     job_id = jobs.create(
@@ -111,7 +135,8 @@ def request_deletion(user_id: int, password: str) -> int:
     with session_scope() as s:
         user = s.get(User, user_id, with_for_update=True)
         assert user is not None
-        _disable(s, user)
+        if user.email != tombstone_email(user_id):
+            _disable(s, user)
     from photoai.services.queue import enqueue
 
     enqueue(job_id)
@@ -218,13 +243,20 @@ def run_deletion(job_id: int) -> jobs.Outcome:
             "name or email, as accounting law requires.\n\nYou can create a new account with "
             "this email at any time.",
         )
-        with session_scope() as s:
-            s.execute(
-                update(Job)
-                .where(col(Job.id) == job_id)
-                .values(payload=json.dumps({"user_id": user_id}))
-            )
+    _forget_email(user_id)
     return jobs.Outcome.DONE
+
+
+def _forget_email(user_id: int) -> None:
+    """Drop the old address from this and any earlier (failed) deletion job of the account."""
+    with session_scope() as s:
+        rows = s.execute(select(col(Job.id), col(Job.payload)).where(col(Job.kind) == KIND))
+        mine = [job_id for job_id, payload in rows if json.loads(payload).get("user_id") == user_id]
+        s.execute(
+            update(Job)
+            .where(col(Job.id).in_(mine))
+            .values(payload=json.dumps({"user_id": user_id}))
+        )
 
 
 jobs.register(KIND, run_deletion)

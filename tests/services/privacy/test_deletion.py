@@ -5,10 +5,10 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from sqlalchemy import MetaData, Table, func, select
+from sqlalchemy import MetaData, Table, func, select, update
 from sqlmodel import col
 
-from photoai import db
+from photoai import cli, db
 from photoai.db import session_scope
 from photoai.models import CreditEntry, Job, JobStatus, Subscription, User
 from photoai.services import accounts, billing, credits, jobs, training
@@ -188,3 +188,32 @@ def test_a_deletion_stopped_half_way_is_finished_by_the_next_run(
     assert rows_mentioning(EMAIL, NAME) == []
     assert set(user_id_rows(uid)) <= {"credit_entries", "credit_holds", "subscriptions"}
     assert jobs.run(job_id) == "skipped"  # a late retry changes nothing
+
+
+def test_an_operator_deletes_by_email_and_reruns_a_failed_deletion(
+    store: Storage, stripe_fake: FakeStripe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    uid = person(EMAIL, NAME, monkeypatch)
+    _, events = subscribe(stripe_fake, uid)
+    for event in events:
+        billing.handle_event(event)
+    stripe_fake.fail_next(500, times=50, path_prefix="/v1/subscriptions/")
+    assert cli.main(["delete-account", EMAIL]) == 0
+    [job_id] = [j.id for j in jobs_of_kind(deletion.KIND)]
+    with session_scope() as s:  # every attempt failed: the job fails for good
+        s.execute(update(Job).where(col(Job.id) == job_id).values(attempts=2))
+    work_burst()
+    view = jobs.get(job_id)
+    assert view is not None and view.status == JobStatus.FAILED
+    assert cli.main(["delete-account", EMAIL]) == 1  # the email is free already
+
+    stripe_fake.clear_failures()
+    assert cli.main(["delete-account", str(uid)]) == 0
+    work_burst()
+    assert rows_mentioning(EMAIL, NAME) == []
+    assert [m for m in outbox() if m["To"] == EMAIL and "deleted" in m["Subject"]]
+
+
+def jobs_of_kind(kind: str) -> list[Job]:
+    with session_scope() as s:
+        return list(s.execute(select(Job).where(col(Job.kind) == kind)).scalars())
