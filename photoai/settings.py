@@ -127,6 +127,12 @@ class Settings(BaseSettings):
     draft_retention_days: int = Field(
         default=60, ge=1, description="Untrained draft models untouched this long are deleted."
     )
+    export_link_hours: int = Field(
+        default=48,
+        ge=1,
+        le=168,
+        description="Life of a data export's download link; the ZIP is deleted after it.",
+    )
 
     @property
     def storage_dir(self) -> Path:

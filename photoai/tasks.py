@@ -5,6 +5,7 @@ from photoai.services import generation as _generation  # noqa: F401
 from photoai.services import jobs
 from photoai.services import training as _training  # noqa: F401
 from photoai.services.privacy import deletion as _deletion  # noqa: F401
+from photoai.services.privacy import export as _export  # noqa: F401
 from photoai.services.privacy import retention as _retention  # noqa: F401
 
 

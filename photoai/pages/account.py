@@ -11,6 +11,7 @@ from photoai.components.forms import (
     submit_form,
 )
 from photoai.components.layout import app_page
+from photoai.components.model_cards import live_ticker
 from photoai.state.account import AccountState
 
 
@@ -86,7 +87,50 @@ def account_page() -> rx.Component:
             ),
             width="100%",
         ),
+        _export_card(),
         _delete_account_card(),
+    )
+
+
+def _export_card() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading("Download your data", size="4", as_="h2"),
+            rx.text(
+                "One ZIP with your training photos, generated pictures, models, credit history, "
+                "payments and consents. We email you a link when it is ready.",
+                size="2",
+                color=rx.color("gray", 11),
+            ),
+            rx.cond(
+                AccountState.export_status != "",
+                rx.text(AccountState.export_status, size="2", role="status", id="export-status"),
+            ),
+            rx.hstack(
+                rx.button(
+                    rx.icon("package", size=14),
+                    "Prepare my data",
+                    on_click=AccountState.request_export,
+                    loading=AccountState.export_running,
+                    variant="soft",
+                ),
+                rx.cond(
+                    AccountState.export_url != "",
+                    rx.link(
+                        rx.button(rx.icon("download", size=14), "Download the ZIP"),
+                        href=AccountState.export_url,
+                        id="export-download",
+                    ),
+                ),
+                spacing="3",
+                wrap="wrap",
+            ),
+            live_ticker(AccountState.export_running, AccountState.export_tick),
+            spacing="3",
+            width="100%",
+        ),
+        width="100%",
+        id="export",
     )
 
 

@@ -20,8 +20,9 @@ def privacy_page() -> rx.Component:
             disclosure(PrivacyState.rows),
             rx.heading("Your rights", size="3", as_="h3", margin_top="0.5em"),
             rx.text(
-                "• On your Account page you can delete your account and everything it holds. "
-                "Deleting a model removes its photos and weights.",
+                "• On your Account page you can download all your data as one ZIP, and delete "
+                "your account and everything it holds. Deleting a model removes its photos "
+                "and weights, here and at the provider where its API allows.",
                 size="2",
             ),
             max_width="760px",

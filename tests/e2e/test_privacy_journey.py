@@ -1,12 +1,16 @@
-"""Browser journey for data rights: the privacy page, consent before the first upload, then
-deleting the account, which signs out for good and frees the email for a new account."""
+"""Browser journey for data rights: the privacy page, consent before the first upload, a data
+export opened as a ZIP, then deleting the account, which signs out for good and frees the email
+for a new account."""
 
+import io
+import json
 import re
+import zipfile
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import shoot
+from tests.e2e.conftest import SCREENS, shoot
 from tests.e2e.journeys import (
     PASSWORD,
     create_model,
@@ -33,6 +37,19 @@ def test_consent_upload_then_delete_the_account(
     expect(page.locator("#retention-note")).to_contain_text("This draft is deleted")
 
     page.goto("/account")
+    page.get_by_role("button", name="Prepare my data").click()
+    download = page.locator("#export-download")
+    expect(download).to_be_visible(timeout=60_000)
+    response = page.request.get(download.get_attribute("href") or "")
+    assert response.ok, response.status
+    with zipfile.ZipFile(io.BytesIO(response.body())) as zf:
+        names = zf.namelist()
+        account = json.loads(zf.read("account.json"))
+    assert account["email"] == email and "README.txt" in names
+    assert len([n for n in names if "/photos/" in n]) == 2
+    (SCREENS / "export-listing.txt").write_text("\n".join(sorted(names)))
+    shoot(page, "account-export")
+
     card = page.locator("#delete-account")
     password = card.get_by_label("Your password, to confirm")
     delete = card.get_by_role("button", name="Delete my account and all my data")
