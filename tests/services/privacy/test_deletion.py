@@ -7,14 +7,18 @@ import pytest
 import redis
 from sqlalchemy import MetaData, Table, func, select, update
 from sqlmodel import col
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
 
 from photoai import cli, db
+from photoai.api import files
 from photoai.db import session_scope
 from photoai.models import CreditEntry, Job, JobStatus, Subscription, User
 from photoai.services import accounts, billing, credits, jobs, training
 from photoai.services.privacy import deletion
 from photoai.services.privacy.deletion import DeletionError
 from photoai.services.storage import Storage, get_storage
+from photoai.settings import get_settings
 from tests.factories import make_user
 from tests.fakes.stripe_api import FakeStripe
 from tests.services.privacy.test_retention import keys_under, moto_s3
@@ -217,3 +221,24 @@ def test_an_operator_deletes_by_email_and_reruns_a_failed_deletion(
 def jobs_of_kind(kind: str) -> list[Job]:
     with session_scope() as s:
         return list(s.execute(select(Job).where(col(Job.kind) == kind)).scalars())
+
+
+def test_old_cookie_and_file_links_stop_working_before_the_job_runs(
+    pg: str, redis_conn: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    training_settings(monkeypatch)
+    uid = make_user(email=EMAIL)
+    with session_scope() as s:
+        user = s.get(User, uid)
+        assert user is not None
+        user.password_hash = accounts.hash_password(PASSWORD)
+    model_id = draft_with_photos(uid, count=1)
+    [photo] = training.get_model(uid, model_id).photos
+    token = signed_in(uid)
+    with TestClient(Starlette(routes=files.routes)) as client:
+        client.cookies.set(get_settings().session_cookie_name, token)
+        assert client.get(photo.thumb_url).status_code == 200
+        deletion.request_deletion(uid, PASSWORD)  # queued, not run: the files still exist
+        assert keys_under(get_storage(), f"users/{uid}/")
+        assert client.get(photo.thumb_url).status_code in (401, 403, 404)
+    assert accounts.resolve_session(token) is None
