@@ -26,6 +26,34 @@ def reap(_args: argparse.Namespace) -> int:
     return 0
 
 
+def retention(args: argparse.Namespace) -> int:
+    """Apply the retention rules now (training photos, abandoned drafts); --dry-run lists."""
+    from photoai.services.privacy import retention as rules
+
+    if args.dry_run:
+        print(json.dumps(rules.plan().as_dict(), indent=2))
+    else:
+        print(json.dumps(rules.apply()))
+    return 0
+
+
+def delete_account(args: argparse.Namespace) -> int:
+    """Delete an account and everything it holds (a request by email), or finish a deletion
+    whose job failed; the account is disabled at once, a worker erases the rest."""
+    from photoai.services import accounts
+    from photoai.services.privacy import deletion
+
+    user_id = int(args.account) if args.account.isdigit() else None
+    if user_id is None:
+        user_id = accounts.user_id_for_email(args.account)
+    if user_id is None:
+        print(f"No account for {args.account}.", file=sys.stderr)
+        return 1
+    job_id = deletion.delete_for_operator(user_id)
+    print(f"Account {user_id} is disabled; deletion job {job_id} erases the rest.")
+    return 0
+
+
 def grant_credits(args: argparse.Namespace) -> int:
     """Add credits to an account as an admin adjustment, recorded in the ledger."""
     from photoai.models import LedgerKind
@@ -51,6 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help=migrate.__doc__).set_defaults(func=migrate)
     sub.add_parser("reap", help=reap.__doc__).set_defaults(func=reap)
+    keep = sub.add_parser("retention", help=retention.__doc__)
+    keep.add_argument(
+        "--dry-run", action="store_true", help="list what would be removed, remove nothing"
+    )
+    keep.set_defaults(func=retention)
+    erase = sub.add_parser("delete-account", help=delete_account.__doc__)
+    erase.add_argument("account", help="email, or the id of an account being deleted")
+    erase.set_defaults(func=delete_account)
     grant = sub.add_parser("grant", help=grant_credits.__doc__)
     grant.add_argument("email")
     grant.add_argument("amount", type=int)

@@ -312,3 +312,18 @@ class ProcessedEvent(SQLModel, table=True):
     event_id: str = Field(max_length=255)
     event_type: str = Field(default="", max_length=80)
     processed_at: datetime = Field(default_factory=utcnow)
+
+
+class Consent(SQLModel, table=True):
+    """A user's explicit consent to processing their face photos: which version of the summary
+    they accepted, when, and a hash of the exact text they were shown (GDPR Art. 9, BIPA)."""
+
+    __tablename__ = "consents"
+    __table_args__ = (Index("ix_consents_user_version", "user_id", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id")
+    version: str = Field(max_length=32)
+    text_sha256: str = Field(max_length=64)
+    summary: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    accepted_at: datetime = Field(default_factory=utcnow)

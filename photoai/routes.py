@@ -19,6 +19,7 @@ from photoai.pages.gallery import gallery_page
 from photoai.pages.generate import generate_page
 from photoai.pages.landing import landing_page
 from photoai.pages.models import model_detail_page, models_page, new_model_page
+from photoai.pages.privacy import privacy_page
 from photoai.state.account import AccountState
 from photoai.state.auth_forms import (
     LoginState,
@@ -31,6 +32,7 @@ from photoai.state.gallery import GalleryState
 from photoai.state.generate import GenerateState
 from photoai.state.landing import LandingState
 from photoai.state.models import ModelDetailState, ModelsState, NewModelState
+from photoai.state.privacy import PrivacyState
 from photoai.state.session import SessionState
 
 
@@ -49,6 +51,7 @@ PAGES: tuple[PageRoute, ...] = (
         "AI photos of you",
         [SessionState.check_session, LandingState.load_photo_range],
     ),
+    PageRoute("/privacy", privacy_page, "Privacy", PrivacyState.on_load),
     PageRoute("/login", login_page, "Sign in", LoginState.on_load),
     PageRoute("/register", register_page, "Create account", RegisterState.on_load),
     PageRoute("/forgot-password", forgot_password_page, "Reset password", None),

@@ -131,6 +131,23 @@ class Settings(BaseSettings):
         default=3, ge=1, description="Models a user may have waiting for training at once."
     )
 
+    # --- privacy and retention (issue 12) ---
+    photo_retention_days: int = Field(
+        default=30,
+        ge=0,
+        description="Training photos are deleted this long after their model finished "
+        "training (the model keeps its weights); 0 keeps them.",
+    )
+    draft_retention_days: int = Field(
+        default=60, ge=1, description="Untrained draft models untouched this long are deleted."
+    )
+    export_link_hours: int = Field(
+        default=48,
+        ge=1,
+        le=168,
+        description="Life of a data export's download link; the ZIP is deleted after it.",
+    )
+
     @property
     def storage_dir(self) -> Path:
         return self.data_dir / "storage"
@@ -146,6 +163,10 @@ class Settings(BaseSettings):
     )
     fal_key: str = Field(default="", description="fal.ai API key (`Authorization: Key ...`).")
     fal_queue_base: str = "https://queue.fal.run"
+    fal_api_base: str = Field(
+        default="https://api.fal.ai",
+        description="fal's Platform API, used to delete a deleted model's stored requests.",
+    )
     fal_jwks_url: str = Field(
         default="https://rest.alpha.fal.ai/.well-known/jwks.json",
         description="Public keys that sign fal's webhooks.",

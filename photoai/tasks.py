@@ -11,6 +11,9 @@ from photoai.services import gallery as _gallery  # noqa: F401
 from photoai.services import generation as _generation  # noqa: F401
 from photoai.services import jobs, maintenance
 from photoai.services import training as _training  # noqa: F401
+from photoai.services.privacy import deletion as _deletion  # noqa: F401
+from photoai.services.privacy import export as _export  # noqa: F401
+from photoai.services.privacy import retention as _retention  # noqa: F401
 
 log = logging.getLogger("photoai.jobs")
 

@@ -21,6 +21,7 @@ from photoai.components.model_cards import (
     progress_line,
     status_badge,
 )
+from photoai.components.privacy import consent_step
 from photoai.components.wording import counted
 from photoai.state.models import ModelDetailState, ModelsState, NewModelState
 
@@ -171,6 +172,17 @@ def _facts() -> rx.Component:
                 ),
                 size="2",
             ),
+            rx.cond(
+                ModelDetailState.photos_removed != "",
+                rx.text(
+                    rx.icon("clock", size=14),
+                    " ",
+                    ModelDetailState.photos_removed,
+                    size="2",
+                    color=rx.color("gray", 11),
+                    id="retention-note",
+                ),
+            ),
             rx.hstack(
                 rx.cond(
                     ModelDetailState.can_edit,
@@ -293,7 +305,15 @@ def _photos() -> rx.Component:
         rx.cond(
             ModelDetailState.can_edit,
             rx.vstack(
-                _upload_zone(),
+                rx.cond(
+                    ModelDetailState.consent_needed,
+                    consent_step(
+                        ModelDetailState.consent_rows,
+                        ModelDetailState.give_consent,
+                        ModelDetailState.consent_error,
+                    ),
+                    _upload_zone(),
+                ),
                 rx.cond(
                     (ModelDetailState.upload_percent > 0) & (ModelDetailState.upload_percent < 100),
                     rx.vstack(

@@ -149,6 +149,11 @@ class Trainer(Protocol):
         """The LoRA .safetensors bytes behind a finished training's `weights_url`."""
         ...
 
+    def forget(self, external_id: str, trained_version: str) -> None:
+        """Delete what the provider keeps of a training (its stored request, the trained
+        version) as far as its API allows; what is already gone is not an error."""
+        ...
+
     def verify_webhook(self, headers: Mapping[str, str], raw_body: bytes) -> WebhookEvent:
         """Check the signature over the raw body; raises WebhookRejected."""
         ...

@@ -74,6 +74,10 @@ class DemoTrainer:
         the id is still checked so a caller's mistake does not pass silently."""
         _parse(external_id)
 
+    def forget(self, external_id: str, trained_version: str) -> None:
+        """Demo trainings exist only in our own storage, which the caller clears."""
+        _parse(external_id)
+
     def fetch_weights(self, weights_url: str) -> bytes:
         if not weights_url.startswith(_WEIGHTS_SCHEME):
             raise ProviderRejected(f"not a demo weights address: {weights_url[:80]!r}")

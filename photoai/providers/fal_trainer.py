@@ -106,6 +106,7 @@ class FalTrainer:
     def __init__(self, settings: Settings, client: httpx.Client | None = None) -> None:
         self._key = settings.fal_key
         self._base = settings.fal_queue_base.rstrip("/")
+        self._api_base = settings.fal_api_base.rstrip("/")
         self._app = settings.fal_trainer_app.strip("/")
         self._jwks_url = settings.fal_jwks_url
         self.photo_limits = PhotoCountLimits(
@@ -203,6 +204,21 @@ class FalTrainer:
             )
         except ProviderRejected as exc:
             if exc.status_code not in (400, 404, 409):  # already finished or unknown: fine
+                raise
+
+    def forget(self, external_id: str, trained_version: str) -> None:
+        """fal's Platform API deletes a request's stored input/output payloads and its output
+        CDN files (the LoRA); it needs an admin key. Input files are not ours to delete there:
+        fal got the photos as an expiring link to our storage."""
+        try:
+            http.send(
+                self._client,
+                "DELETE",
+                f"{self._api_base}/v1/models/requests/{external_id}/payloads",
+                headers={**self._headers(), "Idempotency-Key": f"photoai-forget-{external_id}"},
+            )
+        except ProviderRejected as exc:
+            if exc.status_code != 404:
                 raise
 
     def fetch_weights(self, weights_url: str) -> bytes:

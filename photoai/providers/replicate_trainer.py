@@ -186,6 +186,23 @@ class ReplicateTrainer:
             if exc.status_code not in (400, 404, 409, 422):  # finished or unknown: fine
                 raise
 
+    def forget(self, external_id: str, trained_version: str) -> None:
+        """Replicate deletes a version of a private model we own; trainings themselves cannot
+        be deleted through its API (Replicate drops API inputs and outputs after an hour)."""
+        model, _, version = trained_version.partition(":")
+        if not version:
+            return
+        try:
+            http.send(
+                self._client,
+                "DELETE",
+                f"{self._base}/v1/models/{model}/versions/{version}",
+                headers=self._headers(),
+            )
+        except ProviderRejected as exc:
+            if exc.status_code != 404:
+                raise
+
     def fetch_weights(self, weights_url: str) -> bytes:
         return _safetensors_from(http.download(self._client, weights_url))
 

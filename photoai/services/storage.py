@@ -73,6 +73,10 @@ class Storage(Protocol):
 
     def put(self, key: str, data: bytes, content_type: str) -> None: ...
 
+    def put_file(self, key: str, path: Path, content_type: str) -> None:
+        """Store a file from disk without reading it into memory (large exports)."""
+        ...
+
     def get(self, key: str) -> bytes:
         """The object's bytes; `ObjectNotFound` if there is none."""
         ...
@@ -173,6 +177,19 @@ class LocalStorage:
             Path(tmp).unlink(missing_ok=True)
             raise
 
+    def put_file(self, key: str, path: Path, content_type: str) -> None:
+        del content_type
+        target = self.path_for(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        os.close(fd)
+        try:
+            shutil.copyfile(path, tmp)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
     def get(self, key: str) -> bytes:
         try:
             return self.path_for(key).read_bytes()
@@ -219,6 +236,12 @@ class S3Storage:
     def put(self, key: str, data: bytes, content_type: str) -> None:
         self.client.put_object(
             Bucket=self.bucket, Key=check_key(key), Body=data, ContentType=content_type
+        )
+
+    def put_file(self, key: str, path: Path, content_type: str) -> None:
+        """boto3's managed transfer: a multipart upload in chunks for large files."""
+        self.client.upload_file(
+            str(path), self.bucket, check_key(key), ExtraArgs={"ContentType": content_type}
         )
 
     def get(self, key: str) -> bytes:

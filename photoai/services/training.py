@@ -31,6 +31,7 @@ from photoai.models import (
 )
 from photoai.services import analytics, jobs, maintenance
 from photoai.services.photo_checks import PhotoLimits, find_duplicate, inspect_photo
+from photoai.services.privacy import consent
 from photoai.services.queue import QueueUnavailable, check_available, enqueue
 from photoai.services.storage import get_storage, photo_key, thumb_key
 from photoai.services.training_runs import (
@@ -296,6 +297,8 @@ def add_photo(user_id: int, model_id: int, filename: str, data: bytes) -> PhotoV
     model and checks its state, the photo limit and duplicates again, so parallel uploads
     cannot slip past any of them.
     """
+    if not consent.has_consented(user_id):
+        raise TrainingError(consent.MISSING)
     settings = get_settings()
     label = _clean_filename(filename)
     if len(data) > settings.max_upload_bytes:
@@ -508,8 +511,19 @@ def retry_training(user_id: int, model_id: int) -> int:
     return start_training(user_id, model_id)
 
 
+def forget_at_provider(provider: str, external_id: str, trained_version: str) -> None:
+    """Delete the provider's copies of a training where its API allows (see each trainer's
+    `forget`). Best effort: a provider that is down must not keep a user's model, or account,
+    from being deleted here; the failure is logged for the operator."""
+    try:
+        trainer_for(provider).forget(external_id, trained_version)
+    except Exception:
+        log.exception("could not delete %s's copies of training %s", provider, external_id)
+
+
 def delete_model(user_id: int, model_id: int) -> None:
-    """Remove a model, its photos and weights; a training under way is stopped and refunded.
+    """Remove a model, its photos and weights, and the provider's copies where its API allows;
+    a training under way is stopped and refunded.
 
     The model is first detached from its job, so the job's failure below neither emails the
     user nor touches a row that is about to go. Generated images made with the model stay
@@ -520,6 +534,7 @@ def delete_model(user_id: int, model_id: int) -> None:
         job = s.get(Job, model.job_id) if model.job_id else None
         model.job_id = None
         model.updated_at = utcnow()
+        trained_version = model.provider_version
     if job is not None and job.id is not None and not JobStatus(job.status).finished:
         if job.external_id and job.external_id != SUBMITTING:
             try:
@@ -527,6 +542,8 @@ def delete_model(user_id: int, model_id: int) -> None:
             except Exception:
                 log.exception("could not cancel training %s of a deleted model", job.external_id)
         jobs.fail(job.id, "The model was deleted.")
+    if job is not None and job.external_id and job.external_id != SUBMITTING:
+        forget_at_provider(job.provider, job.external_id, trained_version)
     get_storage().delete_prefix(f"users/{user_id}/models/{model_id}/")
     with session_scope() as s:
         s.execute(delete(TrainingPhoto).where(col(TrainingPhoto.model_id) == model_id))

@@ -8,16 +8,19 @@ screen without a reload and stops polling by itself once nothing is running.
 import asyncio
 from collections.abc import AsyncIterator
 from tempfile import SpooledTemporaryFile
+from typing import Any
 
 import reflex as rx
 from reflex.event import EventSpec
 
 from photoai.services import credits, training
 from photoai.services.photo_decode import check_pool
+from photoai.services.privacy import consent, retention
 from photoai.services.queue import QueueUnavailable
 from photoai.services.training import ModelView, PhotoView
 from photoai.settings import get_settings
-from photoai.state.display import photo_range, when
+from photoai.state.display import day, photo_range, when
+from photoai.state.privacy import disclosure_rows
 from photoai.state.session import SessionState
 
 ACTIVE = ("queued", "training")
@@ -84,6 +87,26 @@ def _add_spooled_photo(
         spool.seek(0)
         data = spool.read()
     return training.add_photo(user_id, model_id, name, data)
+
+
+def _retention_note(view: ModelView) -> str:
+    """When retention removes this model's photos (or the whole draft), for the model page."""
+    settings = get_settings()
+    if view.status == "draft":
+        return (
+            "This draft is deleted with its photos on "
+            f"{day(retention.draft_removed_at(view.updated_at, settings))} if it is not "
+            "changed or trained by then."
+        )
+    removed_at = retention.photos_removed_at(view.trained_at, settings)
+    if view.status != "ready" or removed_at is None:
+        return ""
+    if view.photo_count == 0:
+        return "The training photos have been deleted; the model keeps working without them."
+    return (
+        f"The training photos are deleted on {day(removed_at)}; "
+        "the model keeps working without them."
+    )
 
 
 class ModelsState(SessionState):
@@ -168,6 +191,10 @@ class ModelDetailState(SessionState):
     checking: rx.Field[bool] = rx.field(False)
     upload_percent: rx.Field[int] = rx.field(0)
     busy: rx.Field[bool] = rx.field(False)
+    consent_needed: rx.Field[bool] = rx.field(False)
+    consent_rows: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
+    consent_error: rx.Field[str] = rx.field("")
+    photos_removed: rx.Field[str] = rx.field("")
 
     @rx.var
     def active(self) -> bool:
@@ -204,7 +231,26 @@ class ModelDetailState(SessionState):
         self.can_edit = detail.can_edit_photos
         self.can_train = detail.can_train
         self.cost = detail.training_cost
+        self.photos_removed = _retention_note(detail.model)
+        self.consent_needed = detail.can_edit_photos and not await asyncio.to_thread(
+            consent.has_consented, user.user_id
+        )
+        if self.consent_needed and not self.consent_rows:
+            self.consent_rows = disclosure_rows()
         return None
+
+    @rx.event
+    async def give_consent(self, form: dict[str, Any]) -> EventSpec | None:
+        user = await self._current_user()
+        if user is None:
+            return self._login_redirect()
+        # Reflex sends a checkbox with an id as its checked state, else the form's "yes".
+        if form.get("consent") not in (True, "yes"):
+            self.consent_error = "Tick the box to agree before adding photos."
+            return None
+        self.consent_error = ""
+        await asyncio.to_thread(consent.record_consent, user.user_id)
+        return await self._reload()
 
     @rx.event
     async def on_load(self) -> EventSpec | None:

@@ -99,7 +99,19 @@ def create_model(page: Page, name: str) -> str:
     page.get_by_role("button", name="Create and add photos").click()
     page.wait_for_url(re.compile(r"/models/\d+"))
     expect(page.locator("#page-title")).to_have_text(name)
+    give_consent(page)
     return page.url.rstrip("/").rsplit("/", 1)[-1]
+
+
+def give_consent(page: Page) -> None:
+    """A new account agrees to the processing of its face photos before the first upload."""
+    step = page.locator("#consent-step")
+    expect(step).to_be_visible()
+    expect(step).to_contain_text("Who receives your photos")
+    page.get_by_label("I agree to the processing of my face photos").check()
+    page.get_by_role("button", name="Agree and add photos").click()
+    expect(step).to_have_count(0)
+    expect(page.locator("#photos input[type=file]")).to_be_attached()
 
 
 def upload(page: Page, files: list[Path]) -> None:

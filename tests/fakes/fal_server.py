@@ -50,6 +50,7 @@ class FakeFal(FakeProvider):
         self.user_id = "fake-fal-user"
         self.requests: dict[str, dict[str, Any]] = {}
         self.canceled: list[str] = []
+        self.payloads_deleted: list[str] = []
         self.images_seen: dict[str, int] = {}
         self.weights = lora_file()
 
@@ -60,6 +61,7 @@ class FakeFal(FakeProvider):
         monkeypatch.setenv("PHOTOAI_TRAINER", "fal")
         monkeypatch.setenv("PHOTOAI_FAL_KEY", self.key)
         monkeypatch.setenv("PHOTOAI_FAL_QUEUE_BASE", self.url)
+        monkeypatch.setenv("PHOTOAI_FAL_API_BASE", self.url)
         monkeypatch.setenv("PHOTOAI_FAL_JWKS_URL", f"{self.url}{JWKS_PATH}")
         monkeypatch.setenv("PHOTOAI_FAL_TRAINER_APP", app)
         get_settings.cache_clear()
@@ -172,11 +174,23 @@ class FakeFal(FakeProvider):
         if headers.get("authorization") != f"Key {self.key}":
             return 401, {"detail": "Invalid or missing key"}, {}
         segments = path.strip("/").split("/")
+        if method == "DELETE" and segments[:3] == ["v1", "models", "requests"]:
+            return self._delete_payloads(segments[3:])
         if len(segments) >= 4 and segments[2] == "requests":
             return self._request_route(method, "/".join(segments[:2]), segments[3], segments[4:])
         if method == "POST" and len(segments) >= 2:
             return self._submit("/".join(segments), query, body)
         return 404, {"detail": "Not found"}, {}
+
+    def _delete_payloads(self, rest: list[str]) -> Reply:
+        """Platform API: DELETE /v1/models/requests/{id}/payloads forgets a request's input
+        and output and deletes its output files."""
+        if len(rest) != 2 or rest[1] != "payloads" or rest[0] not in self.requests:
+            return 404, {"detail": "Request not found"}, {}
+        with self._lock:
+            self.requests[rest[0]]["input"] = None
+            self.payloads_deleted.append(rest[0])
+        return 200, {"cdn_delete_results": []}, {}
 
     def _submit(self, app: str, query: dict[str, list[str]], body: bytes) -> Reply:
         arguments = json_body(body)

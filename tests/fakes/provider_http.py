@@ -195,6 +195,9 @@ class FakeProvider:
             def do_PUT(self) -> None:
                 fake._handle(self, "PUT")
 
+            def do_DELETE(self) -> None:
+                fake._handle(self, "DELETE")
+
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 

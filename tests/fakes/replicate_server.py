@@ -60,6 +60,8 @@ class FakeReplicate(FakeProvider):
         self.secret = secret or "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
         self.fetch_inputs = fetch_inputs
         self.version = secrets.token_hex(32)
+        self.trained_versions: list[str] = []
+        self.deleted_versions: list[str] = []
         self.models: dict[str, dict[str, Any]] = {
             TRAINER: {"owner": "ostris", "name": "flux-dev-lora-trainer", "visibility": "public"}
         }
@@ -110,13 +112,18 @@ class FakeReplicate(FakeProvider):
                     "status": "succeeded",
                     "logs": training["logs"] + "100%|##########| 1000/1000 [02:30<00:00]\n",
                     "output": {
-                        "version": f"{training['destination']}:{secrets.token_hex(32)}",
+                        "version": self._new_version(training["destination"]),
                         "weights": f"{self.url}/files/{training_id}/trained_model.tar",
                     },
                     "completed_at": "2026-11-01T00:10:00Z",
                     "metrics": {"predict_time": 600.0},
                 }
         return self.deliver(training_id, "completed") if deliver else None
+
+    def _new_version(self, destination: str) -> str:
+        version = f"{destination}:{secrets.token_hex(32)}"
+        self.trained_versions.append(version)
+        return version
 
     def fail(
         self, training_id: str, error: str = "CUDA out of memory", *, deliver: bool = True
@@ -218,6 +225,14 @@ class FakeReplicate(FakeProvider):
             return 200, {**model, "latest_version": latest}, {}
         if method == "POST" and len(rest) == 5 and rest[2] == "versions" and rest[4] == "trainings":
             return self._create_training(full, rest[3], body)
+        if method == "DELETE" and len(rest) == 4 and rest[2] == "versions":
+            version = f"{full}:{rest[3]}"
+            if version not in self.trained_versions:
+                return 404, problem(404, "Not found", "The version does not exist."), {}
+            with self._lock:
+                self.trained_versions.remove(version)
+                self.deleted_versions.append(version)
+            return 202, {}, {}
         return 404, problem(404, "Not found", "Not found."), {}
 
     def _create_training(self, model: str, version: str, body: bytes) -> Reply:

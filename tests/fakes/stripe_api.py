@@ -296,6 +296,16 @@ class FakeStripe:
             event = self.emit(kind, subscription, deliver=False)
         return self._deliver_all([event], deliver)[0]
 
+    def delete_subscription(self, _params: Obj, subscription_id: str) -> Obj:
+        """DELETE /v1/subscriptions/{id}: cancel at once, as Stripe's API does (the event is
+        recorded, not delivered, like every API call's side effect here)."""
+        subscription = self._get("subscription", subscription_id)
+        if subscription["status"] != "canceled":
+            subscription["status"] = "canceled"
+            subscription["canceled_at"] = int(time.time())
+            self.emit("customer.subscription.deleted", subscription, deliver=False)
+        return subscription
+
     def refund(self, charge_id: str, amount: int | None = None, *, deliver: bool = True) -> Obj:
         """Refund part or all of a charge; returns the charge.refunded event."""
         with self._lock:
@@ -673,6 +683,7 @@ class FakeStripe:
             ("GET", "/v1/checkout/sessions/(?P<id>[^/]+)", get("checkout.session")),
             ("POST", "/v1/billing_portal/sessions", self.create_portal_session),
             ("GET", "/v1/subscriptions/(?P<id>[^/]+)", get("subscription")),
+            ("DELETE", "/v1/subscriptions/(?P<id>[^/]+)", self.delete_subscription),
             ("GET", "/v1/invoices/(?P<id>[^/]+)", get("invoice")),
             ("GET", "/v1/invoice_payments", self.list_invoice_payments),
             ("GET", "/v1/charges/(?P<id>[^/]+)", get("charge")),
@@ -759,6 +770,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self._handle("POST")
+
+    def do_DELETE(self) -> None:
+        self._handle("DELETE")
 
     def _send(self, status: int, body: bytes, content_type: str, extra: dict[str, str]) -> None:
         self.send_response(status)
