@@ -301,7 +301,7 @@ def _results() -> rx.Component:
                     img["thumb"] != "",
                     rx.image(
                         src=img["thumb"],
-                        alt=img["prompt"],
+                        alt=img["alt"],
                         width="100%",
                         aspect_ratio="1",
                         object_fit="cover",

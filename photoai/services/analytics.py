@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 class Funnel(StrEnum):
     REGISTERED = "registered"
+    CONSENTED = "consented"
     MODEL_CREATED = "model_created"
     TRAINING_STARTED = "training_started"
     TRAINING_FINISHED = "training_finished"

@@ -100,6 +100,11 @@ class ImageView:
     flagged: bool
     created_at: datetime
 
+    @property
+    def alt(self) -> str:
+        """What a screen reader says for the picture: the user's words, else its style."""
+        return self.prompt or self.style_name or "Generated picture"
+
 
 @dataclass(frozen=True)
 class GalleryPage:

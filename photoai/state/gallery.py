@@ -22,7 +22,7 @@ def image_row(view: ImageView) -> dict[str, str]:
         "original": view.original_url,
         "download": view.download_url,
         "prompt": view.prompt,
-        "alt": view.prompt or view.style_name or "Generated picture",
+        "alt": view.alt,
         "negative_prompt": view.negative_prompt,
         "style": view.style_name or "Own prompt",
         "seed": "" if view.seed is None else str(view.seed),

@@ -97,7 +97,7 @@ class GenerateState(SessionState):
         )
         self.requests = [request_row(v) for v in views]
         self.recent = [
-            {"id": str(i.id), "thumb": i.thumb_url, "prompt": i.prompt, "flagged": str(i.flagged)}
+            {"id": str(i.id), "thumb": i.thumb_url, "alt": i.alt, "flagged": str(i.flagged)}
             for i in latest.items
         ]
 

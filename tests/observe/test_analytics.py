@@ -13,6 +13,7 @@ from prometheus_client import REGISTRY
 from photoai.db import session_scope
 from photoai.services import accounts, analytics, billing_effects, generation, training
 from photoai.services.generation import GenerationOptions
+from photoai.services.privacy import consent
 from photoai.settings import get_settings
 from tests.fakes.monitoring_servers import FakePostHog
 from tests.training_support import (
@@ -58,6 +59,7 @@ def test_a_journey_sends_the_funnel_without_the_email(
     get_settings.cache_clear()
     clock = demo_clock(monkeypatch)
     uid = accounts.register(EMAIL, "correct horse battery", "Grace")
+    consent.record_consent(uid)
     model_id = draft_with_photos(uid)
     training.start_training(uid, model_id)
     work_burst()
@@ -84,6 +86,7 @@ def test_a_journey_sends_the_funnel_without_the_email(
     events = posthog.events()
     assert [e["event"] for e in events] == [
         "registered",
+        "consented",
         "model_created",
         "training_started",
         "training_finished",
@@ -97,8 +100,8 @@ def test_a_journey_sends_the_funnel_without_the_email(
     person = analytics.distinct_id(uid)
     assert {e["distinct_id"] for e in events} == {person}
     assert len(person) == 32 and str(uid) != person
-    assert events[3]["properties"]["provider"] == "demo"
-    assert events[5]["properties"]["images"] == 2
+    assert events[4]["properties"]["provider"] == "demo"
+    assert events[6]["properties"]["images"] == 2
     raw = posthog.raw()
     assert EMAIL.encode() not in raw and b"Grace" not in raw
 

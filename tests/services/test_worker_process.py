@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 STARTS = 8
 JOBS_PER_START = 4
-FINISH_WITHIN_SECONDS = 30.0
+FINISH_WITHIN_SECONDS = 90.0  # a hang is forever; a loaded 2-core machine is merely slow
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from sqlmodel import col
 
 from photoai.db import session_scope
 from photoai.models import Consent
+from photoai.services import analytics
 from photoai.services.privacy import disclosure
 from photoai.settings import get_settings
 
@@ -50,3 +51,4 @@ def record_consent(user_id: int) -> None:
                 summary=text,
             )
         )
+    analytics.track(user_id, analytics.Funnel.CONSENTED, {"version": CONSENT_VERSION})
