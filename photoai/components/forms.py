@@ -84,9 +84,11 @@ def submit_form(
     label: str,
     on_submit: Any,  # an @rx.event handler; Reflex's stubs type those as EventNamespace
     busy: rx.Var[bool] | bool = False,
+    color_scheme: str | None = None,
     **props: object,
 ) -> rx.Component:
-    """A column of fields with a full-width submit button that shows progress while busy.
+    """A column of fields with a full-width submit button that shows progress while busy;
+    `color_scheme="red"` marks a destructive one.
 
     The button stays disabled until the page is hydrated: a click before that would submit
     the form natively, putting its fields (passwords too) into the URL.
@@ -101,6 +103,7 @@ def submit_form(
                 size="3",
                 loading=busy,
                 disabled=~rx.State.is_hydrated,
+                color_scheme=color_scheme,
             ),
             spacing="3",
             width="100%",

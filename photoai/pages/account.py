@@ -152,6 +152,7 @@ def _delete_account_card() -> rx.Component:
                 submit_form(
                     _confirm_password(),
                     label="Delete my account and all my data",
+                    color_scheme="red",
                     on_submit=AccountState.delete_account,
                     busy=AccountState.deleting,
                     reset_on_submit=False,

@@ -174,13 +174,12 @@ def _facts() -> rx.Component:
             ),
             rx.cond(
                 ModelDetailState.photos_removed != "",
-                rx.text(
-                    rx.icon("clock", size=14),
-                    " ",
-                    ModelDetailState.photos_removed,
-                    size="2",
+                rx.hstack(
+                    rx.icon("clock", size=14, flex_shrink="0", margin_top="3px"),
+                    rx.text(ModelDetailState.photos_removed, size="2", id="retention-note"),
+                    spacing="2",
+                    align="start",
                     color=rx.color("gray", 11),
-                    id="retention-note",
                 ),
             ),
             rx.hstack(
