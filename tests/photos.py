@@ -211,6 +211,14 @@ def face_far_behind() -> bytes:
     return jpeg(canvas)
 
 
+def second_face_half_as_wide() -> bytes:
+    """The astronaut with Grace Hopper beside her, Hopper's face half as wide as hers."""
+    canvas = upscale(astronaut(), 1024)
+    beside = grace_hopper().crop((0, 0, 512, 512)).resize((216, 216), Image.Resampling.LANCZOS)
+    canvas.paste(beside, (790, 600))
+    return jpeg(canvas)
+
+
 def small_face() -> bytes:
     """The astronaut far away: her portrait small in the middle of a wide, plain wall."""
     canvas = Image.new("RGB", (2400, 1600), (182, 176, 166))
