@@ -8,7 +8,16 @@ below; services validate them, the database only stores them.
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Column, Index, Integer, Text, UniqueConstraint, text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 # SQLite only auto-increments an INTEGER primary key; PostgreSQL gets a 64-bit one.
@@ -168,6 +177,10 @@ class TrainingPhoto(SQLModel, table=True):
     blur_score: float = 0.0
     face_count: int = 0
     face_ratio: float = 0.0
+    # dlib's 128-d face embedding (`faces.to_bytes`); b"" when there is none (see 0008).
+    face_embedding: bytes = Field(
+        default=b"", sa_column=Column(LargeBinary, nullable=False, default=b"")
+    )
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -160,6 +160,7 @@ class ModelDetailState(SessionState):
     accepted: rx.Field[int] = rx.field(0)
     can_edit: rx.Field[bool] = rx.field(False)
     can_train: rx.Field[bool] = rx.field(False)
+    identity_problem: rx.Field[str] = rx.field("")
     cost: rx.Field[int] = rx.field(0)
     error: rx.Field[str] = rx.field("")
     need_credits: rx.Field[bool] = rx.field(False)
@@ -203,6 +204,7 @@ class ModelDetailState(SessionState):
         self.accepted = detail.model.photo_count
         self.can_edit = detail.can_edit_photos
         self.can_train = detail.can_train
+        self.identity_problem = detail.identity_problem
         self.cost = detail.training_cost
         return None
 

@@ -1,0 +1,35 @@
+"""training photos: the face embedding behind the "same person" check
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-11-27 18:40:00.000000
+
+`face_embedding` holds dlib's 128-d face embedding (128 little-endian float32, 512 bytes) of a
+photo of a person; empty for a pet, a photo refused before its face was described, or a face
+dlib could not describe. Photos stored before this revision have none and take no part in the
+likeness check until uploaded again.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0008"
+down_revision: str | None = "0007"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("training_photos", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column(
+                "face_embedding", sa.LargeBinary(), nullable=False, server_default=sa.text("''")
+            )
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("training_photos", schema=None) as batch_op:
+        batch_op.drop_column("face_embedding")
