@@ -92,16 +92,17 @@ def _detect(image: NDArray[np.uint8], upsample: int) -> list[Face]:
     return sorted(faces, key=lambda face: face.width * face.height, reverse=True)
 
 
-def detect_faces(image: NDArray[np.uint8]) -> list[Face]:
+def detect_faces(image: NDArray[np.uint8], *, second_look: bool = True) -> list[Face]:
     """Faces in an 8-bit greyscale or RGB picture, largest first.
 
     Callers pass a downscaled copy (a few hundred pixels on the shorter side): detection time
-    grows with the pixel count. The picture is looked at upsampled when a face half as wide
-    as the largest found could be under the detector's window, or when none was found.
+    grows with the pixel count. The picture is looked at upsampled when none was found, and,
+    with `second_look`, when a face half as wide as the largest could be under the detector's
+    window (the upload check needs every face; scoring a picture needs only the largest).
     """
     with _lock:
         faces = _detect(image, 0)
-        if faces and faces[0].width // 2 >= HOG_WINDOW_PX:
+        if faces and (not second_look or faces[0].width // 2 >= HOG_WINDOW_PX):
             return faces
         for upsample in range(1, MAX_UPSAMPLE + 1):
             faces = _detect(image, upsample)
@@ -123,7 +124,7 @@ def embed(rgb: NDArray[np.uint8], face: Face) -> Embedding:
 
 def embed_largest(rgb: NDArray[np.uint8]) -> Embedding | None:
     """The embedding of the largest face in an RGB picture, None when there is no face."""
-    faces = detect_faces(rgb)
+    faces = detect_faces(rgb, second_look=False)
     return embed(rgb, faces[0]) if faces else None
 
 

@@ -12,7 +12,7 @@ Photos without an embedding (a pet, or a face dlib could not describe) take no p
 neither counted nor flagged, so one failed embedding never blocks the rest of the set.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from photoai.services.faces import Embedding, distance
@@ -59,3 +59,21 @@ def majority_identity(embeddings: Mapping[int, Embedding], threshold: float) -> 
     if 2 * len(largest) <= len(ids):
         return Identity(frozenset(), frozenset(), clear=False)
     return Identity(frozenset(largest), frozenset(ids) - largest, clear=True)
+
+
+# Every HOLD_OUT_EVERY-th photo of the person is kept back from the provider to score the
+# pictures against: one in five keeps 80 % for training and, from 5 photos on, at least one
+# photo the model never saw (a copy of a reference's pose and light must not score as likeness).
+HOLD_OUT_EVERY = 5
+
+
+def held_out(person_ids: Sequence[int], accepted: int, fewest: int) -> frozenset[int]:
+    """Which photos of the person (ids in upload order) are held out of training.
+
+    Every fifth one, spread over the set, but never so many that fewer than `fewest` of the
+    `accepted` photos are left for the trainer: a set at the trainer's minimum holds out
+    none, and its pictures are then scored against the photos it was trained on.
+    """
+    room = max(0, accepted - fewest)
+    picked = list(person_ids)[HOLD_OUT_EVERY - 1 :: HOLD_OUT_EVERY]
+    return frozenset(picked[:room])
