@@ -181,6 +181,8 @@ class TrainingPhoto(SQLModel, table=True):
     face_embedding: bytes = Field(
         default=b"", sa_column=Column(LargeBinary, nullable=False, default=b"")
     )
+    # Kept back from the trainer to score the model's pictures against (set at training start).
+    held_out: bool = Field(default=False)
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -198,6 +200,7 @@ class GeneratedImage(SQLModel, table=True):
             postgresql_where=text("favourite"),
             sqlite_where=text("favourite = 1"),
         ),
+        Index("ix_generated_images_user_likeness", "user_id", "likeness", "id"),
         # Only deleted pictures, for the upkeep that purges them once their undo window ends.
         Index(
             "ix_generated_images_deleted",
@@ -226,6 +229,9 @@ class GeneratedImage(SQLModel, table=True):
     thumb_key: str = Field(default="", max_length=500)
     favourite: bool = Field(default=False)
     flagged: bool = Field(default=False)
+    # Mean face distance to the user's reference faces (`likeness_score`); lower is more
+    # alike. None when not scored (no face found, Instant without embeddings, a pet).
+    likeness: float | None = None
     created_at: datetime = Field(default_factory=utcnow)
     # Set when the user deletes the picture: hidden everywhere, restorable until purged.
     deleted_at: datetime | None = None

@@ -34,6 +34,7 @@ from photoai.services.likeness import (
     DIFFERENT_PERSON,
     NO_CLEAR_PERSON,
     Identity,
+    held_out,
     majority_identity,
 )
 from photoai.services.photo_checks import PhotoLimits, find_duplicate, inspect_photo
@@ -488,11 +489,18 @@ def start_training(user_id: int, model_id: int) -> int:
             raise TrainingError(f"Remove some photos: a model takes at most {most}.")
         photos = list(
             s.execute(
-                select(TrainingPhoto).where(col(TrainingPhoto.model_id) == model_id)
+                select(TrainingPhoto)
+                .where(col(TrainingPhoto.model_id) == model_id)
+                .order_by(col(TrainingPhoto.created_at), col(TrainingPhoto.id))
             ).scalars()
         )
-        if not _identity_of(photos, model.subject).clear:
+        identity = _identity_of(photos, model.subject)
+        if not identity.clear:
             raise TrainingError(NO_CLEAR_PERSON)
+        person = [p.id for p in photos if p.accepted and p.id in identity.majority]
+        kept_back = held_out([i for i in person if i is not None], accepted, fewest)
+        for photo in photos:
+            photo.held_out = photo.id in kept_back
         previous = (model.status, model.error, model.provider, model.cost_credits, model.job_id)
         name = model.name
         claimed = s.execute(
