@@ -16,7 +16,7 @@ from sqlmodel import col
 
 from photoai.db import session_scope
 from photoai.models import CreditEntry, CreditHold, GeneratedImage, TrainingPhoto
-from photoai.services import credits, generation, training
+from photoai.services import credits, gallery, generation, training
 from photoai.services.generation import GenerationOptions
 from photoai.services.likeness_score import NOT_YOU, Badge, badge
 from photoai.services.storage import get_storage
@@ -108,6 +108,11 @@ def test_demo_pictures_made_from_the_users_photos_score_as_them_and_are_charged(
     threshold = get_settings().likeness_threshold
     scores = [image.likeness for image in images]
     assert all(s is not None and s <= threshold for s in scores), scores
+    shown = gallery.get_image(uid, images[0].id or 0)
+    assert shown.likeness == scores[0] and shown.likeness_badge in (
+        "Strong likeness",
+        "Good likeness",
+    )
     assert (hold.captured, hold.released) == (2, 0)
     assert credits.balance(uid) == balance - 2
 
@@ -128,6 +133,7 @@ def test_a_picture_of_someone_else_is_kept_but_its_credit_released(clock: Clock)
     for image in images:
         assert image.likeness is not None and image.likeness > threshold, image.likeness
         assert badge(image.likeness, threshold) == Badge.WEAK
+        assert gallery.get_image(uid, image.id or 0).likeness_badge == "Weak likeness"
         assert storage.exists(image.storage_key)
     assert (hold.captured, hold.released) == (0, 2)
     assert credits.balance(uid) == balance == credits.ledger_sum(uid)
