@@ -108,6 +108,7 @@ def test_demo_pictures_made_from_the_users_photos_score_as_them_and_are_charged(
     threshold = get_settings().likeness_threshold
     scores = [image.likeness for image in images]
     assert all(s is not None and s <= threshold for s in scores), scores
+    print(f"demo pictures of the user: likeness {scores}")
     shown = gallery.get_image(uid, images[0].id or 0)
     assert shown.likeness == scores[0] and shown.likeness_badge in (
         "Strong likeness",
@@ -148,4 +149,5 @@ def test_a_picture_of_someone_else_is_kept_but_its_credit_released(clock: Clock)
             ).all()
         )
     assert len(released) == 2 and all(delta == 1 for _, delta in released), released
+    print(f"pictures of someone else: likeness {[i.likeness for i in images]}; ledger {released}")
     assert NOT_YOU == "doesn't look like you"
