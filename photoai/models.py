@@ -8,7 +8,16 @@ below; services validate them, the database only stores them.
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Column, Index, Integer, Text, UniqueConstraint, text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 # SQLite only auto-increments an INTEGER primary key; PostgreSQL gets a 64-bit one.
@@ -168,6 +177,12 @@ class TrainingPhoto(SQLModel, table=True):
     blur_score: float = 0.0
     face_count: int = 0
     face_ratio: float = 0.0
+    # dlib's 128-d face embedding (`faces.to_bytes`); b"" when there is none (see 0008).
+    face_embedding: bytes = Field(
+        default=b"", sa_column=Column(LargeBinary, nullable=False, default=b"")
+    )
+    # Kept back from the trainer to score the model's pictures against (set at training start).
+    held_out: bool = Field(default=False)
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -185,6 +200,7 @@ class GeneratedImage(SQLModel, table=True):
             postgresql_where=text("favourite"),
             sqlite_where=text("favourite = 1"),
         ),
+        Index("ix_generated_images_user_likeness", "user_id", "likeness", "id"),
         # Only deleted pictures, for the upkeep that purges them once their undo window ends.
         Index(
             "ix_generated_images_deleted",
@@ -213,6 +229,9 @@ class GeneratedImage(SQLModel, table=True):
     thumb_key: str = Field(default="", max_length=500)
     favourite: bool = Field(default=False)
     flagged: bool = Field(default=False)
+    # Mean face distance to the user's reference faces (`likeness_score`); lower is more
+    # alike. None when not scored (no face found, Instant without embeddings, a pet).
+    likeness: float | None = None
     created_at: datetime = Field(default_factory=utcnow)
     # Set when the user deletes the picture: hidden everywhere, restorable until purged.
     deleted_at: datetime | None = None

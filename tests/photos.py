@@ -100,6 +100,8 @@ TRAINING_SHOTS: tuple[Shot, ...] = (
     Shot("grace", mirror=True, contrast=0.9),
     Shot("grace", crop=(0.7, 1.0, 0.0), mirror=True, short_side=800),
     Shot("grace", tilt=-8.0, brightness=0.9, short_side=1100),
+    Shot("astronaut", tilt=-8.0, crop=(0.85, 0.5, 0.0), short_side=900),
+    Shot("astronaut", crop=(0.6, 0.5, 0.0), mirror=True, brightness=1.05, warmth=0.04),
 )
 
 
@@ -141,6 +143,15 @@ def shoot(shot: Shot) -> Image.Image:
 def training_jpegs() -> tuple[bytes, ...]:
     """Distinct, valid training photos (JPEG), one per recipe in `TRAINING_SHOTS`."""
     return tuple(jpeg(shoot(shot)) for shot in TRAINING_SHOTS)
+
+
+def one_person_jpegs() -> tuple[bytes, ...]:
+    """The training photos of the astronaut only: a set of one person."""
+    return tuple(
+        data
+        for shot, data in zip(TRAINING_SHOTS, training_jpegs(), strict=True)
+        if shot.source == "astronaut"
+    )
 
 
 # --- files that must be refused -------------------------------------------------------------
@@ -211,6 +222,14 @@ def face_far_behind() -> bytes:
     return jpeg(canvas)
 
 
+def second_face_half_as_wide() -> bytes:
+    """The astronaut with Grace Hopper beside her, Hopper's face half as wide as hers."""
+    canvas = upscale(astronaut(), 1024)
+    beside = grace_hopper().crop((0, 0, 512, 512)).resize((216, 216), Image.Resampling.LANCZOS)
+    canvas.paste(beside, (790, 600))
+    return jpeg(canvas)
+
+
 def small_face() -> bytes:
     """The astronaut far away: her portrait small in the middle of a wide, plain wall."""
     canvas = Image.new("RGB", (2400, 1600), (182, 176, 166))
@@ -220,6 +239,20 @@ def small_face() -> bytes:
 
 def cat_photo() -> bytes:
     return jpeg(upscale(chelsea(), 768))
+
+
+@cache
+def pet_jpegs() -> tuple[bytes, ...]:
+    """Distinct photos of the cat, as a pet model's training set: framings, a mirror, light."""
+    cat = chelsea()
+    shots = (
+        cat,
+        cat.crop((0, 0, 400, 270)),
+        ImageOps.mirror(cat.crop((51, 30, 451, 300))),
+        ImageEnhance.Brightness(cat.crop((60, 0, 391, 300))).enhance(1.15),
+        ImageOps.mirror(cat),
+    )
+    return tuple(jpeg(upscale(shot, 768)) for shot in shots)
 
 
 def camera_photo() -> bytes:

@@ -49,7 +49,7 @@ def demo_clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 
 def draft_with_photos(user_id: int, count: int = MIN_PHOTOS, name: str = "Me") -> int:
     model_id = training.create_draft(user_id, name, "woman")
-    for number, data in enumerate(photos.training_jpegs()[:count]):
+    for number, data in enumerate(photos.one_person_jpegs()[:count]):
         view = training.add_photo(user_id, model_id, f"IMG_{number}.jpg", data)
         assert view.accepted, view.reason
     return model_id

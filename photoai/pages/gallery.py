@@ -195,6 +195,10 @@ def _modal() -> rx.Component:
                         image["prompt"] != "",
                         rx.text(image["prompt"], size="2", id="modal-prompt"),
                     ),
+                    rx.cond(
+                        image["likeness"] != "",
+                        rx.badge(image["likeness"], variant="soft", id="likeness-badge"),
+                    ),
                     rx.data_list.root(
                         _fact("Model", image["model"]),
                         _fact("Seed", image["seed"]),

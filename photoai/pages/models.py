@@ -139,6 +139,16 @@ def _facts() -> rx.Component:
                 model["status"] == "failed",
                 rx.callout(model["error"], icon="circle-alert", color_scheme="red", width="100%"),
             ),
+            rx.cond(
+                ModelDetailState.can_edit & (ModelDetailState.identity_problem != ""),
+                rx.callout(
+                    ModelDetailState.identity_problem,
+                    icon="users",
+                    color_scheme="amber",
+                    width="100%",
+                    id="identity-problem",
+                ),
+            ),
             rx.data_list.root(
                 rx.data_list.item(
                     rx.data_list.label("Accepted photos"),

@@ -305,6 +305,58 @@ def capture(
         return _entry_view(_finish_entry(s, entry_id, _add_to_balance(s, held.user_id, 0)))
 
 
+def release_part(
+    hold_reference: str,
+    amount: int,
+    *,
+    reference: str,
+    description: str = "",
+    session: Session | None = None,
+) -> EntryView:
+    """Give back part of a hold, e.g. one delivered image not charged; never more than is
+    still held. Like `capture`, the image's credits count against the hold's plan part first,
+    so the plan credits go back to the plan."""
+    _positive(amount)
+    with use_session(session) as s:
+        held = _get_hold(s, hold_reference)
+        entry_id = _claim_reference(
+            s,
+            user_id=held.user_id,
+            kind=LedgerKind.RELEASE,
+            amount=amount,
+            delta=amount,
+            reference=reference,
+            description=description,
+            hold_id=held.id,
+        )
+        if entry_id is None:
+            return _entry_view(_existing(s, reference))
+        plan_before = held.plan_amount  # read now: the update below refreshes `held`
+        plan_left = s.execute(
+            update(CreditHold)
+            .where(
+                col(CreditHold.id) == held.id,
+                col(CreditHold.amount) - col(CreditHold.captured) - col(CreditHold.released)
+                >= amount,
+            )
+            .values(
+                released=col(CreditHold.released) + amount,
+                plan_amount=case(
+                    (col(CreditHold.plan_amount) > amount, col(CreditHold.plan_amount) - amount),
+                    else_=0,
+                ),
+            )
+            .returning(col(CreditHold.plan_amount))
+        ).scalar_one_or_none()
+        if plan_left is None:
+            s.rollback()
+            raise HoldError(f"Hold {hold_reference!r} has fewer than {amount} credits left.")
+        plan_part = plan_before - int(plan_left)
+        metrics.credits_moved(s, "released", amount)
+        new_balance = _add_to_balance(s, held.user_id, amount, plan_part)
+        return _entry_view(_finish_entry(s, entry_id, new_balance))
+
+
 def release(
     hold_reference: str,
     *,

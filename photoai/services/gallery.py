@@ -37,6 +37,7 @@ from sqlmodel import Session, col
 from photoai.db import session_scope
 from photoai.models import GeneratedImage, PersonalModel, utcnow
 from photoai.services import maintenance, styles
+from photoai.services.likeness_score import badge
 from photoai.services.storage import ObjectNotFound, S3Storage, Storage, get_storage
 from photoai.settings import get_settings
 
@@ -99,6 +100,10 @@ class ImageView:
     favourite: bool
     flagged: bool
     created_at: datetime
+    # The picture's likeness score (lower is more alike) and its plain badge; None and "" when
+    # it was not scored.
+    likeness: float | None = None
+    likeness_badge: str = ""
 
     @property
     def alt(self) -> str:
@@ -208,6 +213,12 @@ def _view(
         favourite=image.favourite,
         flagged=image.flagged,
         created_at=image.created_at,
+        likeness=image.likeness,
+        likeness_badge=(
+            ""
+            if image.likeness is None
+            else badge(image.likeness, get_settings().likeness_threshold).value
+        ),
     )
 
 

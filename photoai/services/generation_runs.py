@@ -10,6 +10,10 @@ image nor charges one twice, and a retry only asks for the indexes that have no 
 Decisions, so the UI and support can rely on them:
 - An image the provider flags as unsafe is stored and marked `flagged` (the gallery shows it
   behind a notice) and is not charged: the user did not get a usable picture.
+- A picture of a person is scored against the user's held-out photos (`likeness_score`); one
+  whose face is not the user's (beyond PHOTOAI_LIKENESS_THRESHOLD) is kept, shown as a weak
+  likeness, and its credit released in the transaction that records it ("doesn't look like
+  you" in the ledger). A picture with no face found is not scored and is charged as usual.
 - An output that does not download or does not decode is not delivered; whatever was not
   captured goes back to the user when the job finishes (`jobs.succeed` releases the rest).
 - A refusal (content policy, invalid request, no generator for the mode) fails the job at once;
@@ -53,7 +57,8 @@ from photoai.providers.generator_chain import (
     build_generators,
     generate_with_fallback,
 )
-from photoai.services import analytics, credits, jobs
+from photoai.services import analytics, credits, faces, jobs, likeness_score
+from photoai.services.faces import Embedding
 from photoai.services.photo_checks import THUMB_WEBP_QUALITY
 from photoai.services.storage import Storage, get_storage
 from photoai.services.training_runs import provider_files_url
@@ -201,6 +206,8 @@ class _Likeness:
     weights_key: str
     provider_version: str
     photo_keys: list[str]
+    # The faces delivered pictures are scored against (`likeness_score`); empty: no scoring.
+    references: tuple[Embedding, ...]
 
 
 def _load_likeness(spec: GenerationSpec) -> _Likeness:
@@ -210,16 +217,20 @@ def _load_likeness(spec: GenerationSpec) -> _Likeness:
             model = s.get(PersonalModel, spec.model_id)
             if model is None or model.status != ModelStatus.READY:
                 raise jobs.PermanentJobError("The model was deleted before the pictures were made.")
-        photo_keys = list(
-            s.execute(
-                select(col(TrainingPhoto.storage_key))
-                .where(
-                    col(TrainingPhoto.model_id) == spec.photos_model_id, col(TrainingPhoto.accepted)
-                )
-                .order_by(col(TrainingPhoto.created_at), col(TrainingPhoto.id))
-                .limit(MAX_REFERENCE_PHOTOS)
-            ).scalars()
-        )
+        photos = s.execute(
+            select(
+                col(TrainingPhoto.storage_key),
+                col(TrainingPhoto.held_out),
+                col(TrainingPhoto.face_embedding),
+            )
+            .where(col(TrainingPhoto.model_id) == spec.photos_model_id, col(TrainingPhoto.accepted))
+            .order_by(col(TrainingPhoto.created_at), col(TrainingPhoto.id))
+        ).all()
+    # Held-out photos are never shown to a generator: they are what its pictures are scored on.
+    photo_keys = [key for key, held, _ in photos if not held][:MAX_REFERENCE_PHOTOS]
+    embedded = [(held, faces.from_bytes(bytes(data))) for _, held, data in photos]
+    held_faces = tuple(e for held, e in embedded if held and e is not None)
+    references = held_faces or tuple(e for _, e in embedded if e is not None)
     if model is None and not photo_keys:
         raise jobs.PermanentJobError(
             "The photos for Instant were deleted before the pictures were made."
@@ -230,6 +241,7 @@ def _load_likeness(spec: GenerationSpec) -> _Likeness:
         weights_key=model.weights_key if model else "",
         provider_version=model.provider_version if model else "",
         photo_keys=photo_keys,
+        references=references,
     )
 
 
@@ -323,12 +335,25 @@ def _thumbnail(data: bytes, max_pixels: int) -> tuple[int, int, bytes] | None:
     return width, height, out.getvalue()
 
 
+def _likeness(data: bytes, references: tuple[Embedding, ...]) -> float | None:
+    """The picture's likeness score, None when it shows no face dlib can describe."""
+    try:
+        with Image.open(BytesIO(data), formats=["JPEG", "PNG", "WEBP"]) as picture:
+            face = likeness_score.embed_picture(picture)
+    except _DECODE_ERRORS:
+        return None
+    return likeness_score.score(face, references) if face is not None else None
+
+
 class _JobStopped(Exception):
     """The job was finished elsewhere (deadline, reaper) while this image was on its way."""
 
 
-def _record(target: JobTarget, index: int, row: GeneratedImage) -> int:
+def _record(target: JobTarget, index: int, row: GeneratedImage, threshold: float) -> int:
     """The image's row and its charge, together or not at all.
+
+    A picture whose face is farther than `threshold` from the user's is kept but not charged:
+    its credit is released in the same transaction, and the ledger says why.
 
     The job row is locked first, so a zombie attempt racing a newer one (or the reaper)
     cannot add the same index twice, and nothing is charged once the job is final.
@@ -350,12 +375,21 @@ def _record(target: JobTarget, index: int, row: GeneratedImage) -> int:
         s.add(row)
         s.flush()
         assert row.id is not None
-        if not row.flagged:
+        description = f"Image {index + 1} of {spec.count}: {spec.label}"
+        if row.likeness is not None and row.likeness > threshold:
+            credits.release_part(
+                target.hold_reference,
+                spec.unit_cost,
+                reference=capture_reference(target.hold_reference, index),
+                description=f"{description}, not charged: {likeness_score.NOT_YOU}",
+                session=s,
+            )
+        elif not row.flagged:
             credits.capture(
                 target.hold_reference,
                 spec.unit_cost,
                 reference=capture_reference(target.hold_reference, index),
-                description=f"Image {index + 1} of {spec.count}: {spec.label}",
+                description=description,
                 session=s,
             )
         return row.id
@@ -370,11 +404,13 @@ def deliver_output(
     downloads: httpx.Client,
     storage: Storage,
     max_pixels: int,
+    references: tuple[Embedding, ...] = (),
 ) -> Delivered | None:
-    """Download, check, store and record one output; None when it is not delivered.
+    """Download, check, store, score and record one output; None when it is not delivered.
 
     Keys depend only on job and index, so a retry after a crash overwrites its own files
-    instead of leaving strays.
+    instead of leaving strays. With `references` (the user's faces), a picture is scored
+    against them, and one that is not the user is not charged (see `_record`).
     """
     started = time.perf_counter()
     spec = target.spec
@@ -390,6 +426,7 @@ def deliver_output(
         log.warning("job %s image %s: %s sent an unreadable image", target.job_id, index, provider)
         return None
     width, height, thumb = picture
+    likeness = _likeness(fetched.data, references) if references and not fetched.flagged else None
     key = image_key(target.user_id, target.job_id, index, _EXTENSIONS[content_type])
     thumb_key = image_thumb_key(target.user_id, target.job_id, index)
     storage.put(key, fetched.data, content_type)
@@ -410,9 +447,10 @@ def deliver_output(
         storage_key=key,
         thumb_key=thumb_key,
         flagged=fetched.flagged,
+        likeness=likeness,
     )
     try:
-        image_id = _record(target, index, row)
+        image_id = _record(target, index, row, get_settings().likeness_threshold)
     except _JobStopped as exc:
         storage.delete(key)
         storage.delete(thumb_key)
@@ -473,6 +511,7 @@ def run_generation(job_id: int) -> jobs.Outcome:
             downloads=downloads,
             storage=storage,
             max_pixels=settings.max_pixels,
+            references=likeness.references,
         )
         stored += delivered is not None
         jobs.heartbeat(job_id, stored / spec.count)

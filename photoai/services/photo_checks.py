@@ -11,6 +11,7 @@ and face checks need.
 """
 
 import hashlib
+import logging
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -23,12 +24,14 @@ import pillow_heif
 from numpy.typing import NDArray
 from PIL import Image, ImageCms, ImageOps
 
-from photoai.services.face_detect import detect_faces
+from photoai.services import faces as face_model
 from photoai.services.image_hash import hamming, phash
 from photoai.services.photo_decode import OverBudget, check_slots, decode_reduced, working_size
 from photoai.settings import Settings
 
 pillow_heif.register_heif_opener()
+
+log = logging.getLogger(__name__)
 
 NOT_AN_IMAGE = "not an image"
 EMPTY = "file is empty"
@@ -44,9 +47,11 @@ FACE_TOO_SMALL = "face too small"
 ANALYSIS_SIDE = 512
 TRAINING_JPEG_QUALITY = 92
 THUMB_WEBP_QUALITY = 80
-# A second face at least half as wide as the main one is another subject; smaller ones are
-# people far behind (or a Haar false hit) and do not confuse training.
-SECOND_FACE_SHARE = 0.5
+# A second face about half as wide as the main one or wider is another subject; smaller ones
+# are people far behind and do not confuse training. dlib's face boxes come in pyramid steps
+# (each 5/6 of the last), so a face half as wide measures 0.44-0.5 of the first and one a
+# third as wide up to 0.41 (tests/photos.py: second_face_half_as_wide, face_far_behind).
+SECOND_FACE_SHARE = 0.45
 # Blur is judged as if the region had this contrast (standard deviation of grey levels).
 REFERENCE_CONTRAST = 50.0
 ORIENTATION_TAG = 0x0112
@@ -122,6 +127,9 @@ class PhotoVerdict:
     blur_score: float = 0.0
     face_count: int = 0
     face_ratio: float = 0.0
+    # The face's 128-d embedding (`faces.to_bytes`) of an accepted photo of a person; empty
+    # when there is none or it could not be computed (which never refuses the photo).
+    embedding: bytes = b""
     training_jpeg: bytes = b""
     thumbnail_webp: bytes = b""
 
@@ -148,11 +156,15 @@ def sniff_format(data: bytes) -> str | None:
     return None
 
 
-def inspect_photo(data: bytes, filename: str, limits: PhotoLimits) -> PhotoVerdict:
+def inspect_photo(
+    data: bytes, filename: str, limits: PhotoLimits, *, face_needed: bool = True
+) -> PhotoVerdict:
     """Check one upload and make its training JPEG and thumbnail.
 
     `filename` is the user's label and nothing more: a name proves nothing about the content
     (a text file called photo.jpg is still text), so no decision here depends on it.
+    `face_needed` is False for a pet: no human face is looked for (nor embedded), and
+    sharpness is judged on the whole picture.
     """
     del filename
     if not data:
@@ -168,10 +180,12 @@ def inspect_photo(data: bytes, filename: str, limits: PhotoLimits) -> PhotoVerdi
     # line behind the explicit header check below.
     Image.MAX_IMAGE_PIXELS = limits.max_pixels
     with check_slots(limits.check_concurrency):
-        return _inspect_decodable(data, digest, fmt, limits)
+        return _inspect_decodable(data, digest, fmt, limits, face_needed)
 
 
-def _inspect_decodable(data: bytes, digest: str, fmt: str, limits: PhotoLimits) -> PhotoVerdict:
+def _inspect_decodable(
+    data: bytes, digest: str, fmt: str, limits: PhotoLimits, face_needed: bool
+) -> PhotoVerdict:
     try:
         image = Image.open(BytesIO(data), formats=[fmt])
     except Image.DecompressionBombError:
@@ -191,7 +205,7 @@ def _inspect_decodable(data: bytes, digest: str, fmt: str, limits: PhotoLimits) 
             return PhotoVerdict(reasons=(DAMAGED,), sha256=digest, format=fmt)
     if sideways:
         width, height = height, width
-    return _judge(upright, digest, fmt, width, height, limits)
+    return _judge(upright, digest, fmt, (width, height), limits, face_needed)
 
 
 def find_duplicate(
@@ -268,30 +282,34 @@ def _to_srgb(image: Image.Image) -> Image.Image:
 
 
 def _judge(
-    upright: Image.Image, digest: str, fmt: str, width: int, height: int, limits: PhotoLimits
+    upright: Image.Image,
+    digest: str,
+    fmt: str,
+    size: tuple[int, int],
+    limits: PhotoLimits,
+    face_needed: bool,
 ) -> PhotoVerdict:
+    width, height = size
     reasons: list[str] = []
     if min(width, height) < limits.min_side_px:
         reasons.append(too_small(limits.min_side_px))
 
-    grey = upright.convert("L")
-    short = min(grey.size)
+    small = upright
+    short = min(small.size)
     if short > ANALYSIS_SIDE:
         factor = ANALYSIS_SIDE / short
-        grey = grey.resize(
-            (round(grey.width * factor), round(grey.height * factor)),
+        small = small.resize(
+            (round(small.width * factor), round(small.height * factor)),
             Image.Resampling.BILINEAR,
             reducing_gap=2.0,
         )
+    grey = small.convert("L")
     pixels = np.asarray(grey, dtype=np.uint8)
-    faces = detect_faces(pixels)
+    rgb = np.asarray(small, dtype=np.uint8)
+    faces = face_model.detect_faces(rgb) if face_needed else []
     ratio = faces[0].width / min(pixels.shape[:2]) if faces else 0.0
-    if not faces:
-        reasons.append(NO_FACE)
-    elif ratio < limits.min_face_ratio:
-        reasons.append(FACE_TOO_SMALL)
-    elif any(face.width >= faces[0].width * SECOND_FACE_SHARE for face in faces[1:]):
-        reasons.append(MANY_FACES)
+    if face_needed:
+        reasons.extend(_face_reasons(faces, ratio, limits.min_face_ratio))
 
     # Sharpness of the face if there is one (a blurred background is a portrait style, not a
     # defect), of the whole picture otherwise.
@@ -302,6 +320,7 @@ def _judge(
     blur = sharpness(region)
     if blur < limits.blur_threshold:
         reasons.append(TOO_BLURRY)
+    embedding = _embedding(rgb, faces[0]) if faces and not reasons else b""
 
     training = upright
     if max(upright.size) > limits.training_side_px:
@@ -321,9 +340,30 @@ def _judge(
         blur_score=round(blur, 2),
         face_count=len(faces),
         face_ratio=round(ratio, 4),
+        embedding=embedding,
         training_jpeg=_encode(training, "JPEG", quality=TRAINING_JPEG_QUALITY),
         thumbnail_webp=_encode(thumb, "WEBP", quality=THUMB_WEBP_QUALITY),
     )
+
+
+def _face_reasons(faces: list[face_model.Face], ratio: float, min_ratio: float) -> list[str]:
+    if not faces:
+        return [NO_FACE]
+    if ratio < min_ratio:
+        return [FACE_TOO_SMALL]
+    if any(face.width >= faces[0].width * SECOND_FACE_SHARE for face in faces[1:]):
+        return [MANY_FACES]
+    return []
+
+
+def _embedding(rgb: NDArray[np.uint8], face: face_model.Face) -> bytes:
+    """The face's embedding as stored, or b"" if dlib fails on it: the likeness check then
+    leaves this photo out, and the photo itself is still judged on everything else."""
+    try:
+        return face_model.to_bytes(face_model.embed(rgb, face))
+    except (RuntimeError, ValueError):
+        log.exception("could not compute a face embedding")
+        return b""
 
 
 def sharpness(grey: NDArray[np.uint8]) -> float:

@@ -29,7 +29,14 @@ from photoai.models import (
     User,
     utcnow,
 )
-from photoai.services import analytics, jobs, maintenance
+from photoai.services import analytics, faces, jobs, maintenance
+from photoai.services.likeness import (
+    DIFFERENT_PERSON,
+    NO_CLEAR_PERSON,
+    Identity,
+    held_out,
+    majority_identity,
+)
 from photoai.services.photo_checks import PhotoLimits, find_duplicate, inspect_photo
 from photoai.services.privacy import consent
 from photoai.services.queue import QueueUnavailable, check_available, enqueue
@@ -73,6 +80,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SUBJECTS = ("woman", "man", "person", "pet")
+# A pet has no human face: its photos skip the face checks and the likeness check.
+PET = "pet"
 NAME_MAX = 80
 DUPLICATE = "duplicate of a photo already added"
 # Rejected uploads are kept (to show their reason) but must not pile up without end.
@@ -123,6 +132,8 @@ class ModelDetail:
     can_train: bool
     training_cost: int
     job_id: int | None
+    # Why the set cannot train as it is, beyond the photo count ("" when nothing stops it).
+    identity_problem: str = ""
 
 
 def training_cost() -> int:
@@ -232,15 +243,17 @@ def get_model(user_id: int, model_id: int) -> ModelDetail:
     accepted = sum(1 for p in photos if p.accepted)
     editable = model.status in _EDITABLE
     fewest, most = photo_range(settings)
+    problem = "" if _identity_of(photos, model.subject).clear else NO_CLEAR_PERSON
     return ModelDetail(
         model=_model_view(model, accepted),
         photos=views,
         min_photos=fewest,
         max_photos=most,
         can_edit_photos=editable,
-        can_train=editable and fewest <= accepted <= most,
+        can_train=editable and fewest <= accepted <= most and not problem,
         training_cost=settings.training_cost_credits,
         job_id=model.job_id,
+        identity_problem=problem,
     )
 
 
@@ -306,9 +319,11 @@ def add_photo(user_id: int, model_id: int, filename: str, data: bytes) -> PhotoV
         raise TrainingError(f"Larger than the {limit_mb} MB limit for one photo.")
     _, most = photo_range(settings)
     with session_scope() as s:
-        _require_room(s, _owned_model(s, user_id, model_id), most)
+        model = _owned_model(s, user_id, model_id)
+        _require_room(s, model, most)
+        face_needed = model.subject != PET
     limits = PhotoLimits.from_settings(settings)
-    verdict = inspect_photo(data, label, limits)
+    verdict = inspect_photo(data, label, limits, face_needed=face_needed)
     storage = get_storage(settings)
     with session_scope() as s:
         model = _owned_model(s, user_id, model_id, lock=True)
@@ -338,6 +353,7 @@ def add_photo(user_id: int, model_id: int, filename: str, data: bytes) -> PhotoV
             blur_score=verdict.blur_score,
             face_count=verdict.face_count,
             face_ratio=verdict.face_ratio,
+            face_embedding=verdict.embedding if not reason else b"",
         )
         s.add(photo)
         s.flush()
@@ -349,6 +365,8 @@ def add_photo(user_id: int, model_id: int, filename: str, data: bytes) -> PhotoV
         if verdict.thumbnail_webp:
             photo.thumb_key = thumb_key(user_id, model_id, photo.id)
             storage.put(photo.thumb_key, verdict.thumbnail_webp, "image/webp")
+        if photo.accepted:
+            _recheck_identity(s, model)
     thumb_url = storage.signed_url(photo.thumb_key, user_id) if photo.thumb_key else ""
     return _photo_view(photo, thumb_url)
 
@@ -382,6 +400,9 @@ def remove_photo(user_id: int, photo_id: int) -> None:
             _require_editable(model)
         keys = [key for key in (photo.storage_key, photo.thumb_key) if key]
         s.delete(photo)
+        s.flush()
+        if model.status in _EDITABLE:
+            _recheck_identity(s, model)
     for key in keys:  # after the commit: a failed delete must not leave a row without files
         storage.delete(key)
 
@@ -389,17 +410,49 @@ def remove_photo(user_id: int, photo_id: int) -> None:
 def clear_refused(user_id: int, model_id: int) -> int:
     """Remove every refused photo of the model, whatever its state; how many went."""
     with session_scope() as s:
-        _owned_model(s, user_id, model_id)
-        keys = s.execute(
+        _owned_model(s, user_id, model_id, lock=True)
+        rows = s.execute(
             delete(TrainingPhoto)
             .where(col(TrainingPhoto.model_id) == model_id, ~col(TrainingPhoto.accepted))
-            .returning(col(TrainingPhoto.thumb_key))
+            .returning(col(TrainingPhoto.thumb_key), col(TrainingPhoto.storage_key))
         ).all()
     storage = get_storage()
-    for (key,) in keys:
-        if key:
-            storage.delete(key)
-    return len(keys)
+    for row in rows:
+        for key in row:
+            if key:
+                storage.delete(key)
+    return len(rows)
+
+
+# --- who the photos are of ---------------------------------------------------------------------
+
+
+def _identity_of(photos: list[TrainingPhoto], subject: str) -> Identity:
+    """The majority identity of the photos that take part in it: those with a face embedding
+    that are accepted or refused only for being someone else. A pet has none."""
+    embeddings = {}
+    if subject != PET:
+        for photo in photos:
+            if photo.accepted or photo.reject_reason == DIFFERENT_PERSON:
+                embedding = faces.from_bytes(photo.face_embedding)
+                if embedding is not None and photo.id is not None:
+                    embeddings[photo.id] = embedding
+    return majority_identity(embeddings, get_settings().likeness_threshold)
+
+
+def _recheck_identity(s: Session, model: PersonalModel) -> None:
+    """Refuse the photos of someone other than the set's person, and take back those that
+    are of the person again (after the photos around them changed). The caller holds the
+    model's row lock, so two uploads cannot recheck at once."""
+    photos = list(
+        s.execute(select(TrainingPhoto).where(col(TrainingPhoto.model_id) == model.id)).scalars()
+    )
+    identity = _identity_of(photos, model.subject)
+    for photo in photos:
+        if photo.id in identity.strangers and photo.accepted:
+            photo.accepted, photo.reject_reason = False, DIFFERENT_PERSON
+        elif photo.id not in identity.strangers and photo.reject_reason == DIFFERENT_PERSON:
+            photo.accepted, photo.reject_reason = True, ""
 
 
 # --- training ----------------------------------------------------------------------------------
@@ -437,6 +490,20 @@ def start_training(user_id: int, model_id: int) -> int:
             )
         if accepted > most:
             raise TrainingError(f"Remove some photos: a model takes at most {most}.")
+        photos = list(
+            s.execute(
+                select(TrainingPhoto)
+                .where(col(TrainingPhoto.model_id) == model_id)
+                .order_by(col(TrainingPhoto.created_at), col(TrainingPhoto.id))
+            ).scalars()
+        )
+        identity = _identity_of(photos, model.subject)
+        if not identity.clear:
+            raise TrainingError(NO_CLEAR_PERSON)
+        person = [p.id for p in photos if p.accepted and p.id in identity.majority]
+        kept_back = held_out([i for i in person if i is not None], accepted, fewest)
+        for photo in photos:
+            photo.held_out = photo.id in kept_back
         previous = (model.status, model.error, model.provider, model.cost_credits, model.job_id)
         name = model.name
         claimed = s.execute(

@@ -216,7 +216,11 @@ def _load_work(job_id: int, model_id: int) -> _Work:
         keys = list(
             s.execute(
                 select(col(TrainingPhoto.storage_key))
-                .where(col(TrainingPhoto.model_id) == model_id, col(TrainingPhoto.accepted))
+                .where(
+                    col(TrainingPhoto.model_id) == model_id,
+                    col(TrainingPhoto.accepted),
+                    ~col(TrainingPhoto.held_out),  # kept back to score the pictures against
+                )
                 .order_by(col(TrainingPhoto.created_at), col(TrainingPhoto.id))
             ).scalars()
         )

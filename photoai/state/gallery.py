@@ -33,6 +33,11 @@ def image_row(view: ImageView) -> dict[str, str]:
         "demo": "yes" if view.is_demo else "",
         "favourite": "yes" if view.favourite else "",
         "flagged": "yes" if view.flagged else "",
+        "likeness": (
+            ""
+            if view.likeness is None
+            else f"{view.likeness_badge} (face distance {view.likeness:.2f})"
+        ),
         "when": when(view.created_at),
     }
 

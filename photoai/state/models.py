@@ -183,6 +183,7 @@ class ModelDetailState(SessionState):
     accepted: rx.Field[int] = rx.field(0)
     can_edit: rx.Field[bool] = rx.field(False)
     can_train: rx.Field[bool] = rx.field(False)
+    identity_problem: rx.Field[str] = rx.field("")
     cost: rx.Field[int] = rx.field(0)
     error: rx.Field[str] = rx.field("")
     need_credits: rx.Field[bool] = rx.field(False)
@@ -230,6 +231,7 @@ class ModelDetailState(SessionState):
         self.accepted = detail.model.photo_count
         self.can_edit = detail.can_edit_photos
         self.can_train = detail.can_train
+        self.identity_problem = detail.identity_problem
         self.cost = detail.training_cost
         self.photos_removed = _retention_note(detail.model)
         self.consent_needed = detail.can_edit_photos and not await asyncio.to_thread(

@@ -69,13 +69,14 @@ BAD_FILES: dict[str, tuple[bytes, str]] = {
     "blurry.jpg": (photos.blurred_photo(), "too blurry"),
     "two-people.jpg": (photos.two_faces(), "more than one face"),
     "cat.jpg": (photos.cat_photo(), "no face found"),
+    "someone-else.jpg": (photos.training_jpegs()[8], "a different person from your other photos"),
 }
 
 
 def write_photo_files(folder: Path) -> dict[str, list[Path]]:
-    """Ten good photos of real faces, and files each check must refuse."""
+    """Ten good photos of one real face, and files each check must refuse."""
     good = []
-    for i, data in enumerate(photos.training_jpegs()[:GOOD_COUNT]):
+    for i, data in enumerate(photos.one_person_jpegs()[:GOOD_COUNT]):
         path = folder / f"me-{i:02d}.jpg"
         path.write_bytes(data)
         good.append(path)

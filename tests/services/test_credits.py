@@ -165,6 +165,24 @@ def test_a_released_hold_gives_plan_credits_back_to_the_plan(any_db: str) -> Non
     assert_consistent(uid)
 
 
+def test_part_of_a_hold_is_released_once_plan_part_first(any_db: str) -> None:
+    """An image not charged (it does not look like the user) gives its credit back at once,
+    from the plan part first, as a capture would have taken it; a replay changes nothing."""
+    uid = make_user(10)
+    period(uid, 2, "in_1")
+    credits.hold(uid, 4, reference="job:p3")  # 2 plan credits, then 2 lasting ones
+    back = credits.release_part("job:p3", 1, reference="job:p3:img:0", description="not you")
+    again = credits.release_part("job:p3", 1, reference="job:p3:img:0", description="not you")
+    assert back.id == again.id and (back.kind, back.delta, back.balance_after) == ("release", 1, 9)
+    assert (credits.balance(uid), credits.plan_credits(uid)) == (9, 1)
+    credits.capture("job:p3", 1, reference="job:p3:img:1")  # the last plan credit
+    with pytest.raises(credits.HoldError):
+        credits.release_part("job:p3", 3, reference="job:p3:img:2")
+    credits.release("job:p3")
+    assert (credits.balance(uid), credits.plan_credits(uid)) == (11, 1)
+    assert_consistent(uid)
+
+
 def test_a_take_back_removes_lasting_credits_first(any_db: str) -> None:
     uid = make_user(0)
     credits.grant(uid, 50, kind=LedgerKind.PURCHASE, reference="cs_p")

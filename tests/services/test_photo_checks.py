@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageEnhance, ImageOps
 
 from photoai.services import photo_checks as pc
-from photoai.services.face_detect import detect_faces
+from photoai.services.faces import detect_faces, distance, from_bytes
 from photoai.services.image_hash import hamming, phash
 from photoai.services.photo_checks import PhotoLimits, PhotoVerdict, find_duplicate, inspect_photo
 from photoai.settings import Settings
@@ -109,6 +109,7 @@ def test_duplicate_check_skips_rows_without_hashes() -> None:
         (photos.blurred_photo, pc.TOO_BLURRY),
         (photos.too_small_photo, "too small (min 512 px)"),
         (photos.two_faces, pc.MANY_FACES),
+        (photos.second_face_half_as_wide, pc.MANY_FACES),
         (photos.small_face, pc.FACE_TOO_SMALL),
         (photos.cat_photo, pc.NO_FACE),
         # The cameraman looks into his viewfinder, face turned away: no frontal face.
@@ -122,6 +123,7 @@ def test_duplicate_check_skips_rows_without_hashes() -> None:
         "blurred",
         "small",
         "two-faces",
+        "half-width-second-face",
         "small-face",
         "cat",
         "camera",
@@ -282,7 +284,29 @@ def test_phash_survives_light_but_not_a_mirror() -> None:
 
 
 def test_faces_are_found_largest_first() -> None:
-    grey = np.asarray(Image.open(BytesIO(photos.two_faces())).convert("L"))
-    faces = detect_faces(grey)
+    rgb = np.asarray(Image.open(BytesIO(photos.two_faces())).convert("RGB"))
+    faces = detect_faces(rgb)
     assert len(faces) == 2
     assert faces[0].width * faces[0].height >= faces[1].width * faces[1].height
+
+
+def test_a_pet_photo_needs_no_face(limits: PhotoLimits) -> None:
+    verdict = inspect_photo(photos.cat_photo(), "cat.jpg", limits, face_needed=False)
+    assert verdict.accepted, verdict.reasons
+    assert verdict.embedding == b""
+    assert inspect_photo(photos.blurred_photo(), "x.jpg", limits, face_needed=False).reasons == (
+        pc.TOO_BLURRY,
+    )
+
+
+def test_every_accepted_photo_of_a_person_carries_its_face_embedding(
+    training: list[PhotoVerdict],
+) -> None:
+    embeddings = [from_bytes(verdict.embedding) for verdict in training]
+    assert all(e is not None for e in embeddings)
+    first = embeddings[0]
+    assert first is not None
+    for shot, embedding in zip(photos.TRAINING_SHOTS, embeddings, strict=True):
+        assert embedding is not None
+        same = shot.source == photos.TRAINING_SHOTS[0].source
+        assert (distance(first, embedding) <= 0.5) == same, shot

@@ -317,7 +317,7 @@ def test_each_trainer_gets_at_least_the_photos_it_needs(
         with pytest.raises(TrainingError, match=f"Add at least {shown_min} good photos"):
             training.start_training(uid, model_id)
         assert count(Job) == 0 and credits.balance(uid) == 100
-        training.add_photo(uid, model_id, "last.jpg", photos.training_jpegs()[shown_min - 1])
+        training.add_photo(uid, model_id, "last.jpg", photos.one_person_jpegs()[shown_min - 1])
         assert training.get_model(uid, model_id).can_train
         job_id = training.start_training(uid, model_id)
         work_burst()
