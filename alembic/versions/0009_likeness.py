@@ -1,7 +1,7 @@
 """likeness: face embeddings of training photos, held-out photos, scores of delivered pictures
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-11-27 18:40:00.000000
 
 `training_photos.face_embedding` holds dlib's 128-d face embedding (128 little-endian float32,
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0008"
-down_revision: str | None = "0007"
+revision: str = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
