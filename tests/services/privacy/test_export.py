@@ -5,11 +5,9 @@ use until it expires, and the ZIP deleted afterwards."""
 import io
 import json
 import zipfile
-from collections.abc import Iterator
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
-import redis
 from sqlalchemy import update
 from sqlmodel import col
 
@@ -18,35 +16,18 @@ from photoai.models import Job, JobStatus, User
 from photoai.services import accounts, generation, training
 from photoai.services.generation import GenerationOptions
 from photoai.services.privacy import export
-from photoai.services.storage import LinkCheck, LocalStorage, Storage, get_storage, verify_link
+from photoai.services.storage import LinkCheck, LocalStorage, Storage, verify_link
 from photoai.settings import get_settings
 from tests.factories import make_user
-from tests.services.privacy.test_retention import moto_s3
 from tests.training_support import (
     MIN_PHOTOS,
     demo_clock,
     draft_with_photos,
     outbox,
-    training_settings,
     work_burst,
 )
 
 EMAIL = "ada.export@example.com"
-
-
-@pytest.fixture(params=["local", "s3"])
-def store(
-    request: pytest.FixtureRequest,
-    pg: str,
-    redis_conn: redis.Redis,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Storage]:
-    training_settings(monkeypatch)
-    if request.param == "s3":
-        with moto_s3(monkeypatch):
-            yield get_storage()
-    else:
-        yield get_storage()
 
 
 def test_export_holds_the_users_data_and_nobody_elses(

@@ -3,14 +3,9 @@ old training photos and abandoned drafts go, nothing a training needs is touched
 dry run lists exactly what a real run removes."""
 
 import json
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
-import redis
-from moto.server import ThreadedMotoServer
 from sqlalchemy import update
 from sqlmodel import col
 
@@ -19,70 +14,18 @@ from photoai.db import session_scope
 from photoai.models import ModelStatus, PersonalModel, TrainingPhoto, utcnow
 from photoai.services import training
 from photoai.services.privacy import retention
-from photoai.services.storage import S3Storage, Storage, get_storage
+from photoai.services.storage import Storage
 from photoai.settings import get_settings
 from tests.factories import make_user
+from tests.services.privacy.storage_support import keys_under
 from tests.training_support import (
     MIN_PHOTOS,
     count,
     demo_clock,
     draft_with_photos,
     model_row,
-    training_settings,
     work_burst,
 )
-
-
-@contextmanager
-def moto_s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    bucket = f"photoai-retention-{uuid.uuid4().hex[:8]}"  # moto's buckets outlive its server
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    for name, value in {
-        "STORAGE_BACKEND": "s3",
-        "S3_BUCKET": bucket,
-        "S3_REGION": "eu-west-1",
-        "S3_ENDPOINT_URL": f"http://{host}:{port}",
-        "S3_ACCESS_KEY_ID": "testing",
-        "S3_SECRET_ACCESS_KEY": "testing",
-    }.items():
-        monkeypatch.setenv(f"PHOTOAI_{name}", value)
-    get_settings.cache_clear()
-    store = get_storage()
-    assert isinstance(store, S3Storage)
-    store.client.create_bucket(
-        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
-    )
-    try:
-        yield
-    finally:
-        server.stop()
-
-
-@pytest.fixture(params=["local", "s3"])
-def store(
-    request: pytest.FixtureRequest,
-    pg: str,
-    redis_conn: redis.Redis,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Storage]:
-    training_settings(monkeypatch)
-    if request.param == "s3":
-        with moto_s3(monkeypatch):
-            yield get_storage()
-    else:
-        yield get_storage()
-
-
-def keys_under(store: Storage, prefix: str) -> list[str]:
-    if isinstance(store, S3Storage):
-        pages = store.client.get_paginator("list_objects_v2").paginate(
-            Bucket=store.bucket, Prefix=prefix
-        )
-        return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
-    root = get_settings().storage_dir
-    return sorted(str(p.relative_to(root)) for p in (root / prefix).rglob("*") if p.is_file())
 
 
 def age(model_id: int, **days: int) -> None:
