@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import os
 import random
+import resource
 import statistics
 import time
 import uuid
@@ -227,7 +228,12 @@ def _print_table(results: Results, users: int, wall: float, cpu: float, rss: flo
             )
         else:
             print(f"| {label} | 0 | - | - | - | {results.errors.get(label, 0)} |")
-    print(f"server CPU: {cpu / wall * 100:.0f} % of one core; RSS at the end: {rss:.0f} MB")
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    print(
+        f"server CPU: {cpu / wall * 100:.0f} % of one core; RSS at the end (sum over its "
+        f"processes): {rss:.0f} MB; this client: {(own.ru_utime + own.ru_stime) / wall * 100:.0f}"
+        " % of one core"
+    )
 
 
 async def main(args: argparse.Namespace) -> None:
