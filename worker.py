@@ -1,19 +1,23 @@
 """Background worker: an RQ worker on Redis, and the periodic upkeep in a process of its own.
 
-Run `python worker.py`. RQ forks a work horse per job, so start-up is fork-safe: everything is
-imported and the database engine built first, and the upkeep loop (which recovers the jobs of
-dead workers at once, on its first pass) runs in a spawned process, a fresh interpreter. The
-RQ worker process thus has no thread of ours that could hold a lock when it forks.
+Run `python worker.py`; `python worker.py --queue-only` serves the queue without an upkeep
+process of its own (the run command starts one full worker and one queue-only worker per
+further core: one upkeep loop is enough for the machine). RQ forks a work horse per job, so
+start-up is fork-safe: everything is imported and the database engine built first, and the
+upkeep loop (which recovers the jobs of dead workers at once, on its first pass) runs in a
+spawned process, a fresh interpreter. The RQ worker process thus has no thread of ours that
+could hold a lock when it forks.
 
 Redis down is survived: the worker waits for it and serves the queue again when it answers,
-without a restart. Without Redis at all, jobs run inside the web process and this process
-keeps only the upkeep going.
+without a restart. Without Redis at all, jobs run inside the web process and this process keeps
+only the upkeep going.
 """
 
 import logging
 import multiprocessing
 import os
 import signal
+import sys
 import time
 from types import FrameType
 
@@ -81,11 +85,15 @@ def serve_queue(url: str, queue_name: str) -> None:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     db.get_engine()  # imports the database driver here, once, instead of in every work horse
+    settings = get_settings()
+    if "--queue-only" in sys.argv[1:]:
+        if settings.redis_url:
+            serve_queue(settings.redis_url, settings.queue_name)
+        return
     upkeep = multiprocessing.get_context("spawn").Process(
         target=photoai.tasks.run_upkeep, args=(os.getpid(),), name="photoai-upkeep", daemon=True
     )
     upkeep.start()
-    settings = get_settings()
     try:
         if settings.redis_url:
             serve_queue(settings.redis_url, settings.queue_name)

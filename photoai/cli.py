@@ -74,11 +74,20 @@ def grant_credits(args: argparse.Namespace) -> int:
     return 0
 
 
+def serve_plan(_args: argparse.Namespace) -> int:
+    """Print the run command's process plan as shell exports (Reflex state URL, workers)."""
+    from photoai.serve_plan import current_plan
+
+    sys.stdout.write(current_plan().shell())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="photoai", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help=migrate.__doc__).set_defaults(func=migrate)
     sub.add_parser("reap", help=reap.__doc__).set_defaults(func=reap)
+    sub.add_parser("serve-plan", help=serve_plan.__doc__).set_defaults(func=serve_plan)
     keep = sub.add_parser("retention", help=retention.__doc__)
     keep.add_argument(
         "--dry-run", action="store_true", help="list what would be removed, remove nothing"

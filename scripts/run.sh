@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Sets up and runs photoai on its embedded defaults: SQLite and local files under ./data,
-# the demo AI provider, billing off, email to ./data/outbox. Uses Redis on 127.0.0.1:6379 for
-# jobs when it is reachable; without it, jobs run inside the web process.
+# the demo AI provider, billing off, email to ./data/outbox.
+# When Redis answers at PHOTOAI_REDIS_URL (default redis://127.0.0.1:6379/0) every core is used:
+# Reflex keeps its state in Redis on the next database (/1 by default; REFLEX_REDIS_URL set by
+# you wins) with one backend process per core, and one RQ worker process per core runs the jobs.
+# Without Redis: one backend process, and jobs run inside it.
 # Open http://localhost:${PORT:-3000}
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,11 +16,18 @@ PORT=${PORT:-3000}
 export PHOTOAI_BASE_URL=${PHOTOAI_BASE_URL:-http://localhost:$PORT}
 
 .venv/bin/photoai migrate
+eval "$(.venv/bin/photoai serve-plan)"
+[ -n "$REFLEX_REDIS_URL" ] || unset REFLEX_REDIS_URL
 # One folder where the web and worker processes keep their Prometheus counters, so /metrics
 # adds them all up; emptied at each start as prometheus-client requires.
 export PROMETHEUS_MULTIPROC_DIR=${PROMETHEUS_MULTIPROC_DIR:-${PHOTOAI_DATA_DIR:-./data}/metrics}
 rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+workers=()
 .venv/bin/python worker.py &
-worker=$!
-trap 'kill $worker 2>/dev/null || true' EXIT INT TERM
+workers+=($!)
+for ((i = 1; i < PHOTOAI_JOB_WORKERS; i++)); do
+  .venv/bin/python worker.py --queue-only &
+  workers+=($!)
+done
+trap 'kill "${workers[@]}" 2>/dev/null || true' EXIT INT TERM
 .venv/bin/reflex run --env prod --single-port --backend-port "$PORT"

@@ -41,7 +41,8 @@ def demo_badge(flag: rx.Var[str]) -> rx.Component:
 
 
 def live_ticker(active: rx.Var[bool], on_tick: Any) -> rx.Component:
-    """Re-reads the page's data every 2 s, only while something is running."""
+    """Re-reads the page's data every 2 s, only while something is running (the account
+    page's export; job pages are pushed to instead, see `photoai.state.live_jobs`)."""
     return rx.cond(active, rx.moment(interval=2000, on_change=on_tick, display="none"))
 
 

@@ -12,7 +12,6 @@ from photoai.components.forms import (
     notice_callout,
 )
 from photoai.components.layout import app_page
-from photoai.components.model_cards import live_ticker
 from photoai.components.wording import counted, noun_for
 from photoai.services.generation import ASPECT_RATIOS, MAX_IMAGES_PER_REQUEST
 from photoai.state.generate import GenerateState
@@ -328,7 +327,6 @@ def generate_page() -> rx.Component:
     return app_page(
         "Generate",
         "/generate",
-        live_ticker(GenerateState.any_active, GenerateState.tick),
         _form(),
         rx.heading("Styles", size="5", as_="h2"),
         rx.text(

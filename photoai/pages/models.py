@@ -15,7 +15,6 @@ from photoai.components.forms import (
 from photoai.components.layout import app_page
 from photoai.components.model_cards import (
     demo_badge,
-    live_ticker,
     model_card,
     photo_tile,
     progress_line,
@@ -51,7 +50,6 @@ def models_page() -> rx.Component:
             align="center",
             wrap="wrap",
         ),
-        live_ticker(ModelsState.any_active, ModelsState.tick),
         rx.cond(
             ModelsState.models.length() > 0,
             rx.grid(
@@ -385,7 +383,6 @@ def model_detail_page() -> rx.Component:
     return app_page(
         rx.cond(ModelDetailState.not_found, "Model not found", _model()["name"].to(str)),
         "/models",
-        live_ticker(ModelDetailState.active, ModelDetailState.tick),
         rx.cond(
             ModelDetailState.not_found,
             rx.card(

@@ -24,7 +24,7 @@ from sqlmodel import Session, col
 
 from photoai.db import session_scope
 from photoai.models import Job, JobStatus, utcnow
-from photoai.services import credits, liveness
+from photoai.services import credits, job_events, liveness
 from photoai.services.low_credits import notify_quietly
 from photoai.settings import get_settings
 
@@ -291,21 +291,28 @@ def claim(job_id: int) -> bool:
                 updated_at=now,
                 claimed_by=liveness.current().to_text(),
             )
-            .returning(col(Job.id))
-        ).scalar_one_or_none()
-        return claimed is not None
+            .returning(col(Job.user_id), col(Job.progress))
+        ).one_or_none()
+    if claimed is None:
+        return False
+    job_events.publish(claimed.user_id, job_id, JobStatus.RUNNING.value, claimed.progress)
+    return True
 
 
 def heartbeat(job_id: int, progress: float | None = None) -> None:
+    """Stamp a running job; a new progress is also pushed to its owner's open pages."""
     values: dict[str, Any] = {"heartbeat_at": utcnow(), "updated_at": utcnow()}
     if progress is not None:
         values["progress"] = max(0.0, min(1.0, progress))
     with session_scope() as s:
-        s.execute(
+        owner = s.execute(
             update(Job)
             .where(col(Job.id) == job_id, col(Job.status) == JobStatus.RUNNING.value)
             .values(**values)
-        )
+            .returning(col(Job.user_id))
+        ).one_or_none()
+    if owner is not None and progress is not None:
+        job_events.publish(owner.user_id, job_id, JobStatus.RUNNING.value, values["progress"])
 
 
 def set_external(job_id: int, provider: str, external_id: str) -> None:
@@ -334,7 +341,7 @@ def _finish(job_id: int, status: JobStatus, error: str = "") -> bool:
                 updated_at=now,
                 progress=1.0 if status is JobStatus.SUCCEEDED else col(Job.progress),
             )
-            .returning(col(Job.hold_reference), col(Job.kind))
+            .returning(col(Job.hold_reference), col(Job.kind), col(Job.user_id), col(Job.progress))
         ).one_or_none()
         if job is None:
             return False
@@ -346,6 +353,7 @@ def _finish(job_id: int, status: JobStatus, error: str = "") -> bool:
     hook = _finish_hooks.get(kind)
     if hook is not None:
         hook(job_id)
+    job_events.publish(job.user_id, job_id, status.value, job.progress)
     return True
 
 
@@ -374,11 +382,14 @@ def cancel(job_id: int, user_id: int) -> bool:
 
 def _requeue(job_id: int, error: str) -> None:
     with session_scope() as s:
-        s.execute(
+        owner = s.execute(
             update(Job)
             .where(col(Job.id) == job_id, col(Job.status) == JobStatus.RUNNING.value)
             .values(status=JobStatus.QUEUED.value, error=error[:2000], updated_at=utcnow())
-        )
+            .returning(col(Job.user_id), col(Job.progress))
+        ).one_or_none()
+    if owner is not None:
+        job_events.publish(owner.user_id, job_id, JobStatus.QUEUED.value, owner.progress)
 
 
 class _Heartbeat(threading.Thread):
@@ -484,23 +495,24 @@ def _rq_forgot(conn: redis.Redis, worker_name: str) -> bool:
 def _give_back(job_id: int, claimed_by: str) -> bool:
     """Put a dead claimant's job back in the queue, unless it moved on meanwhile."""
     with session_scope() as s:
-        return (
-            s.execute(
-                update(Job)
-                .where(
-                    col(Job.id) == job_id,
-                    col(Job.status) == JobStatus.RUNNING.value,
-                    col(Job.claimed_by) == claimed_by,
-                )
-                .values(
-                    status=JobStatus.QUEUED.value,
-                    error="The worker running it stopped; retrying.",
-                    updated_at=utcnow(),
-                )
-                .returning(col(Job.id))
-            ).scalar_one_or_none()
-            is not None
-        )
+        owner = s.execute(
+            update(Job)
+            .where(
+                col(Job.id) == job_id,
+                col(Job.status) == JobStatus.RUNNING.value,
+                col(Job.claimed_by) == claimed_by,
+            )
+            .values(
+                status=JobStatus.QUEUED.value,
+                error="The worker running it stopped; retrying.",
+                updated_at=utcnow(),
+            )
+            .returning(col(Job.user_id), col(Job.progress))
+        ).one_or_none()
+    if owner is None:
+        return False
+    job_events.publish(owner.user_id, job_id, JobStatus.QUEUED.value, owner.progress)
+    return True
 
 
 REAP_OUTCOMES = ("recovered", "requeued", "resent", "failed", "expired")

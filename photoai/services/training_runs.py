@@ -52,7 +52,7 @@ from photoai.providers.base import (
 from photoai.providers.demo_trainer import DemoTrainer
 from photoai.providers.fal_trainer import FalTrainer
 from photoai.providers.replicate_trainer import ReplicateTrainer
-from photoai.services import analytics, credits, jobs
+from photoai.services import analytics, credits, job_events, jobs
 from photoai.services.email import send_email
 from photoai.services.processed_events import claim, was_claimed
 from photoai.services.storage import LinkCheck, S3Storage, Storage, get_storage
@@ -278,7 +278,7 @@ def run_training(job_id: int) -> jobs.Outcome:
         raise
     jobs.set_external(job_id, provider, submitted.external_id)
     with session_scope() as s:
-        s.execute(
+        training = s.execute(
             update(PersonalModel)
             .where(
                 col(PersonalModel.id) == work.model_id,
@@ -286,7 +286,10 @@ def run_training(job_id: int) -> jobs.Outcome:
                 col(PersonalModel.status) == ModelStatus.QUEUED.value,
             )
             .values(status=ModelStatus.TRAINING.value, progress=0.0, updated_at=utcnow())
-        )
+            .returning(col(PersonalModel.id))
+        ).scalar_one_or_none()
+    if training is not None:  # the model page shows "Training 0 %" from now on
+        job_events.publish(work.user_id, job_id, JobStatus.RUNNING.value, 0.0)
     after = jobs.get(job_id)
     if after is not None and JobStatus(after.status).finished:
         # Deleted or expired while we were submitting: do not let the provider train for nothing.

@@ -12,9 +12,11 @@ from collections.abc import AsyncIterator
 import reflex as rx
 from reflex.event import EventSpec
 
-from photoai.services import credits, gallery, generation, styles
+from photoai.services import accounts, credits, gallery, generation, styles
+from photoai.services.gallery import GalleryPage
 from photoai.services.generation import GenerationOptions, RequestView
 from photoai.services.queue import QueueUnavailable
+from photoai.state import live_jobs
 from photoai.state.session import SessionState
 
 DOUBLE_SUBMIT_SECONDS = 3.0
@@ -65,6 +67,8 @@ class GenerateState(SessionState):
     busy: rx.Field[bool] = rx.field(False)
     cost: rx.Field[int] = rx.field(0)
     _last_submit: tuple[GenerationOptions, float, str] | None = None
+    _watch_id: str = ""
+    _watch_alive_at: float = 0.0
 
     @rx.var
     def any_active(self) -> bool:
@@ -90,16 +94,60 @@ class GenerateState(SessionState):
             negative_prompt=self.negative_prompt,
         )
 
-    async def _refresh_queue(self, user_id: int) -> None:
+    @staticmethod
+    async def _read_queue(user_id: int) -> tuple[list[RequestView], GalleryPage]:
         views, latest = await asyncio.gather(
             asyncio.to_thread(generation.recent_requests, user_id, 10),
             asyncio.to_thread(gallery.page, user_id, limit=RECENT_IMAGES),
         )
+        return views, latest
+
+    def _show_queue(self, views: list[RequestView], latest: GalleryPage) -> None:
         self.requests = [request_row(v) for v in views]
         self.recent = [
             {"id": str(i.id), "thumb": i.thumb_url, "alt": i.alt, "flagged": str(i.flagged)}
             for i in latest.items
         ]
+
+    async def _refresh_queue(self, user_id: int) -> None:
+        self._show_queue(*await self._read_queue(user_id))
+
+    def _follow(self, restart: bool = False) -> EventSpec | None:
+        """Start following the user's jobs while any is active (one follower per tab)."""
+        if not self.any_active:
+            return None
+        if not restart and self._watch_id and live_jobs.watch_alive(self._watch_alive_at):
+            return None
+        self._watch_id = live_jobs.new_watch_id()
+        self._watch_alive_at = time.time()
+        return GenerateState.follow_jobs(self._watch_id)  # type: ignore[misc]
+
+    @rx.event(background=True)
+    async def follow_jobs(self, watch_id: str) -> None:
+        """Refresh the queue, the recent pictures and the balance whenever a job changes."""
+        async with self:
+            token = self._session_token()
+
+        async def load(
+            user_id: int,
+        ) -> tuple[list[RequestView], GalleryPage, accounts.Profile]:
+            (views, latest), profile = await asyncio.gather(
+                self._read_queue(user_id), asyncio.to_thread(accounts.get_profile, user_id)
+            )
+            return views, latest, profile
+
+        def show(data: tuple[list[RequestView], GalleryPage, accounts.Profile]) -> bool:
+            if self._watch_id != watch_id:
+                return False
+            views, latest, profile = data
+            self._show_queue(views, latest)
+            self.balance = profile.credit_balance
+            self._watch_alive_at = time.time()
+            if not self.any_active:
+                self._watch_id = ""
+            return bool(self._watch_id)
+
+        await live_jobs.follow_jobs(self, token, load, show)
 
     @rx.event
     async def on_load(self) -> EventSpec | None:
@@ -131,7 +179,7 @@ class GenerateState(SessionState):
             await self._prefill_from(user.user_id, int(again))
         self._update_cost()
         await self._refresh_queue(user.user_id)
-        return None
+        return self._follow(restart=True)
 
     async def _prefill_from(self, user_id: int, image_id: int) -> None:
         """Copy a picture's settings, for "Generate again with these settings"."""
@@ -203,6 +251,7 @@ class GenerateState(SessionState):
         self.busy = False
         await self._refresh_profile(user)
         await self._refresh_queue(user.user_id)
+        yield self._follow()
 
     @rx.event
     async def cancel(self, job_id: str) -> EventSpec | None:
@@ -215,13 +264,4 @@ class GenerateState(SessionState):
             self.error = "Only a request still waiting in the queue can be canceled."
         await self._refresh_profile(user)
         await self._refresh_queue(user.user_id)
-        return None
-
-    @rx.event
-    async def tick(self, _now: str = "") -> EventSpec | None:
-        user = await self._current_user()
-        if user is None:
-            return self._login_redirect()
-        await self._refresh_queue(user.user_id)
-        await self._refresh_profile(user)
         return None

@@ -1,11 +1,12 @@
 """Models pages: the list of personal models, a new draft, and one model's photos and training.
 
-Live status: while a model is queued or training, the page renders a timer component that
-ticks every few seconds and re-reads the model through the service, so the status changes on
-screen without a reload and stops polling by itself once nothing is running.
+Live status: while a model is queued or training, a background task of the tab waits for the
+user's job events (`photoai.state.live_jobs`) and re-reads the model when one arrives, so the
+status changes on screen without a reload and without polling; it ends once nothing runs.
 """
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from tempfile import SpooledTemporaryFile
 from typing import Any
@@ -17,8 +18,9 @@ from photoai.services import credits, training
 from photoai.services.photo_decode import check_pool
 from photoai.services.privacy import consent, retention
 from photoai.services.queue import QueueUnavailable
-from photoai.services.training import ModelView, PhotoView
+from photoai.services.training import ModelDetail, ModelView, PhotoView
 from photoai.settings import get_settings
+from photoai.state import live_jobs
 from photoai.state.display import day, photo_range, when
 from photoai.state.privacy import disclosure_rows
 from photoai.state.session import SessionState
@@ -113,29 +115,45 @@ class ModelsState(SessionState):
     models: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     loaded: rx.Field[bool] = rx.field(False)
     photo_range: rx.Field[str] = rx.field("")
+    _watch_id: str = ""
 
     @rx.var
     def any_active(self) -> bool:
         return any(m["status"] in ACTIVE for m in self.models)
 
-    async def _reload(self) -> EventSpec | None:
-        user = await self._current_user()
-        if user is None:
-            return self._login_redirect()
-        views = await asyncio.to_thread(training.list_models, user.user_id)
+    def _show(self, views: list[ModelView]) -> None:
         self.models = [model_row(v) for v in views]
         self.photo_range = photo_range()
         self.loaded = True
-        return None
 
     @rx.event
     async def on_load(self) -> EventSpec | None:
-        redirect = await self._ensure_signed_in()
-        return redirect or await self._reload()
+        user = await self._current_user()
+        if user is None:
+            return self._login_redirect()
+        await self._refresh_profile(user)
+        self._show(await asyncio.to_thread(training.list_models, user.user_id))
+        if not self.any_active:
+            return None
+        self._watch_id = live_jobs.new_watch_id()
+        return ModelsState.follow_jobs(self._watch_id)  # type: ignore[misc]
 
-    @rx.event
-    async def tick(self, _now: str = "") -> EventSpec | None:
-        return await self._reload()
+    @rx.event(background=True)
+    async def follow_jobs(self, watch_id: str) -> None:
+        """Re-read the list whenever one of the user's jobs changes, while any model trains."""
+        async with self:
+            token = self._session_token()
+
+        async def load(user_id: int) -> list[ModelView]:
+            return await asyncio.to_thread(training.list_models, user_id)
+
+        def show(views: list[ModelView]) -> bool:
+            if self._watch_id != watch_id:
+                return False
+            self._show(views)
+            return self.any_active
+
+        await live_jobs.follow_jobs(self, token, load, show)
 
 
 class NewModelState(SessionState):
@@ -196,6 +214,8 @@ class ModelDetailState(SessionState):
     consent_rows: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     consent_error: rx.Field[str] = rx.field("")
     photos_removed: rx.Field[str] = rx.field("")
+    _watch_id: str = ""
+    _watch_alive_at: float = 0.0
 
     @rx.var
     def active(self) -> bool:
@@ -205,20 +225,26 @@ class ModelDetailState(SessionState):
         raw = self.router.url.path.rstrip("/").rsplit("/", 1)[-1]
         return int(raw) if raw.isdigit() and len(raw) < 12 else None
 
-    async def _reload(self) -> EventSpec | None:
-        user = await self._current_user()
-        if user is None:
-            return self._login_redirect()
-        model_id = self._model_id()
+    @staticmethod
+    async def _read(user_id: int, model_id: int | None) -> tuple[ModelDetail | None, bool]:
+        """The model (None: not this user's, or gone) and whether the user consented."""
         try:
             if model_id is None:
                 raise training.TrainingError("Model not found.")
-            detail = await asyncio.to_thread(training.get_model, user.user_id, model_id)
+            detail = await asyncio.to_thread(training.get_model, user_id, model_id)
         except training.TrainingError:
+            return None, False
+        consented = True
+        if detail.can_edit_photos:
+            consented = await asyncio.to_thread(consent.has_consented, user_id)
+        return detail, consented
+
+    def _show(self, detail: ModelDetail | None, consented: bool) -> None:
+        if detail is None:
             self.not_found = True
             self.model = {}
             self.photos = []
-            return None
+            return
         self.not_found = False
         shown = self.model
         self.model = model_row(detail.model)
@@ -234,12 +260,47 @@ class ModelDetailState(SessionState):
         self.identity_problem = detail.identity_problem
         self.cost = detail.training_cost
         self.photos_removed = _retention_note(detail.model)
-        self.consent_needed = detail.can_edit_photos and not await asyncio.to_thread(
-            consent.has_consented, user.user_id
-        )
+        self.consent_needed = detail.can_edit_photos and not consented
         if self.consent_needed and not self.consent_rows:
             self.consent_rows = disclosure_rows()
-        return None
+
+    async def _reload(self) -> EventSpec | None:
+        user = await self._current_user()
+        if user is None:
+            return self._login_redirect()
+        self._show(*await self._read(user.user_id, self._model_id()))
+        return self._follow()
+
+    def _follow(self) -> EventSpec | None:
+        """Start following the user's jobs while this model is queued or training."""
+        if not self.active:
+            return None
+        if self._watch_id and live_jobs.watch_alive(self._watch_alive_at):
+            return None
+        self._watch_id = live_jobs.new_watch_id()
+        self._watch_alive_at = time.time()
+        return ModelDetailState.follow_jobs(self._watch_id)  # type: ignore[misc]
+
+    @rx.event(background=True)
+    async def follow_jobs(self, watch_id: str) -> None:
+        """Re-read the model whenever one of the user's jobs changes, while it trains."""
+        async with self:
+            token = self._session_token()
+            model_id = self._model_id()
+
+        async def load(user_id: int) -> tuple[ModelDetail | None, bool]:
+            return await self._read(user_id, model_id)
+
+        def show(data: tuple[ModelDetail | None, bool]) -> bool:
+            if self._watch_id != watch_id or self._model_id() != model_id:
+                return False
+            self._show(*data)
+            self._watch_alive_at = time.time()
+            if not self.active:
+                self._watch_id = ""
+            return bool(self._watch_id)
+
+        await live_jobs.follow_jobs(self, token, load, show)
 
     @rx.event
     async def give_consent(self, form: dict[str, Any]) -> EventSpec | None:
@@ -260,12 +321,9 @@ class ModelDetailState(SessionState):
         self.refusals = []
         self.transfers = []
         self.busy = self.checking = False
+        self._watch_id = ""  # a new page load starts its own follower
         redirect = await self._ensure_signed_in()
         return redirect or await self._reload()
-
-    @rx.event
-    async def tick(self, _now: str = "") -> EventSpec | None:
-        return await self._reload()
 
     @rx.event
     def upload_progress(self, progress: dict[str, float | int | bool]) -> None:

@@ -1,0 +1,274 @@
+"""Load benchmark: N signed-in users speaking the app's own websocket protocol.
+
+    .venv/bin/python bench/load_ws.py --users 50 --seconds 60 --url http://127.0.0.1:3000
+
+Run it with the app's settings in the environment (same `.env` / `PHOTOAI_DATABASE_URL`): it
+creates its users through the services, signs each in through the real `/auth/complete` ticket
+route (the session cookie the browser would get), then opens one socket.io connection per user
+on `/_event` (path and namespace), as Reflex's frontend does: the page load is
+`hydrate_and_load` in the CONNECT packet, a navigation is `on_load_internal` with the new path;
+the server runs the page's on_load chain itself. Reflex 0.10 marks no update as the last one,
+so an event's time runs from sending it until the update that ends it: `is_hydrated` turning
+true for a page load or navigation (set after the on_load handlers), the chosen style for a
+pick. Each user then loops, one event every `--pace` seconds (with jitter): open Generate, pick
+a style, open Models, until `--seconds` have passed; then every connection closes. `--url` may
+be repeated: users are spread over the backends round-robin. Prints p50/p95/p99 per event type,
+errors, and the CPU and RSS of the server processes (those listening on the target ports and
+their whole process trees, plus any `--pid` given, e.g. workers) over the run.
+"""
+
+import argparse
+import asyncio
+import os
+import random
+import resource
+import statistics
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+os.environ.setdefault("PHOTOAI_BCRYPT_ROUNDS", "4")  # bench users never type a password
+
+import httpx
+import psutil
+import socketio
+from reflex.state import OnLoadInternalState, State
+from reflex_base.constants import CompileVars
+
+from photoai.services import accounts, styles
+from photoai.state.generate import GenerateState
+
+ROOT = State.get_full_name()
+HYDRATE = f"{ROOT}.{CompileVars.HYDRATE_AND_LOAD}"
+GENERATE = GenerateState.get_full_name()
+NAVIGATE = f"{OnLoadInternalState.get_full_name()}.on_load_internal"
+PICK_STYLE = f"{GENERATE}.pick_style"
+NAMESPACE = "/_event"  # Reflex's socket lives at /_event, path and namespace alike
+EVENT_TIMEOUT_SECONDS = 30.0
+
+
+def _never(_delta: dict[str, Any]) -> bool:
+    return False
+
+
+def _hydrated(delta: dict[str, Any]) -> bool:
+    return delta.get(ROOT, {}).get("is_hydrated_rx_state_") is True
+
+
+def _style_shown(delta: dict[str, Any]) -> bool:
+    return "style_id_rx_state_" in delta.get(GENERATE, {})
+
+
+@dataclass
+class Results:
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+class User:
+    """One browser tab: a socket.io connection and the events the page would send."""
+
+    def __init__(self, base: str, cookie: str, results: Results) -> None:
+        self.base, self.cookie, self.results = base, cookie, results
+        self.token = str(uuid.uuid4())
+        self.path = "/dashboard"
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.ends: Callable[[dict[str, Any]], bool] = _never
+        self.settled = asyncio.Event()
+        self.sio.on("event", self._on_update, namespace=NAMESPACE)
+
+    def _routed(self, name: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "name": name,
+            "payload": payload,
+            "router_data": {"pathname": self.path, "asPath": self.path},
+        }
+
+    async def _on_update(self, update: dict[str, Any]) -> None:
+        delta = update.get("delta") or {}
+        if self.ends(delta):
+            self.settled.set()
+
+    async def _timed(
+        self, label: str, send: Any, ends: Callable[[dict[str, Any]], bool] = _hydrated
+    ) -> None:
+        self.settled.clear()
+        self.ends = ends
+        started = time.perf_counter()
+        try:
+            await send()
+            await asyncio.wait_for(self.settled.wait(), EVENT_TIMEOUT_SECONDS)
+        except Exception:
+            self.results.errors[label] += 1
+            return
+        self.results.latencies[label].append((time.perf_counter() - started) * 1000)
+
+    async def load_page(self) -> None:
+        async def connect() -> None:
+            await self.sio.connect(
+                f"{self.base}?token={self.token}",
+                socketio_path="/_event",
+                transports=["websocket"],
+                headers={"Cookie": self.cookie},
+                auth={"event": self._routed(HYDRATE, {})},
+                namespaces=[NAMESPACE],
+                wait_timeout=EVENT_TIMEOUT_SECONDS,
+            )
+
+        await self._timed("page load (hydrate)", connect)
+
+    async def send(
+        self,
+        label: str,
+        name: str,
+        payload: dict[str, Any],
+        ends: Callable[[dict[str, Any]], bool],
+    ) -> None:
+        await self._timed(
+            label, lambda: self.sio.emit("event", self._routed(name, payload), NAMESPACE), ends
+        )
+
+    async def navigate(self, label: str, path: str) -> None:
+        self.path = path
+        await self.send(label, NAVIGATE, {}, _hydrated)
+
+
+async def _sign_in(base: str, email: str) -> str:
+    """Create the account and sign it in through the ticket route, as the login form does."""
+    uid = await asyncio.to_thread(accounts.register, email, uuid.uuid4().hex)
+    ticket = await asyncio.to_thread(accounts.create_login_ticket, uid, "/dashboard")
+    async with httpx.AsyncClient(base_url=base) as client:
+        answer = await client.get("/auth/complete", params={"ticket": ticket})
+    if answer.status_code >= 400 or not answer.cookies:
+        raise RuntimeError(f"sign-in failed for {email}: HTTP {answer.status_code}")
+    return "; ".join(f"{k}={v}" for k, v in answer.cookies.items())
+
+
+async def _run_user(user: User, deadline: float, pace: float, style_ids: list[str]) -> None:
+    rng = random.Random()
+    await asyncio.sleep(rng.uniform(0, pace))
+    await user.load_page()
+    if not user.sio.connected:
+        return
+    while time.monotonic() < deadline:
+        steps: list[Any] = [
+            lambda: user.navigate("open Generate", "/generate"),
+            lambda: user.send(
+                "pick a style", PICK_STYLE, {"style_id": rng.choice(style_ids)}, _style_shown
+            ),
+        ]
+        steps.append(lambda: user.navigate("open Models", "/models"))
+        for step in steps:
+            if time.monotonic() >= deadline:
+                break
+            await step()
+            await asyncio.sleep(pace * rng.uniform(0.5, 1.5))
+    await user.sio.disconnect()
+
+
+def _server_processes(urls: list[str], pids: list[int]) -> list[psutil.Process]:
+    ports = {urlsplit(u).port for u in urls}
+    roots = {p for p in pids}
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.laddr.port in ports and conn.pid:
+            roots.add(conn.pid)
+    found: dict[int, psutil.Process] = {}
+    for pid in roots:
+        proc = psutil.Process(pid)
+        top = proc
+        # A listening worker of a server (Granian forks them) brings its main process along.
+        while (parent := top.parent()) is not None and parent.cmdline() == proc.cmdline():
+            top = parent
+        for member in [top, *top.children(recursive=True)]:
+            found[member.pid] = member
+    return list(found.values())
+
+
+def _cpu_seconds(procs: list[psutil.Process]) -> float:
+    total = 0.0
+    for proc in procs:
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def _rss_mb(procs: list[psutil.Process]) -> float:
+    total = 0
+    for proc in procs:
+        try:
+            total += proc.memory_info().rss
+        except psutil.Error:
+            continue
+    return total / 2**20
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _print_table(results: Results, users: int, wall: float, cpu: float, rss: float) -> None:
+    print(f"\n{users} users, {wall:.0f} s")
+    print("| event | n | p50 ms | p95 ms | p99 ms | errors |")
+    print("|---|---|---|---|---|---|")
+    labels = sorted(set(results.latencies) | set(results.errors))
+    for label in labels:
+        got = results.latencies.get(label, [])
+        if got:
+            print(
+                f"| {label} | {len(got)} | {statistics.median(got):.0f} | {_pct(got, 0.95):.0f}"
+                f" | {_pct(got, 0.99):.0f} | {results.errors.get(label, 0)} |"
+            )
+        else:
+            print(f"| {label} | 0 | - | - | - | {results.errors.get(label, 0)} |")
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    print(
+        f"server CPU: {cpu / wall * 100:.0f} % of one core; RSS at the end (sum over its "
+        f"processes): {rss:.0f} MB; this client: {(own.ru_utime + own.ru_stime) / wall * 100:.0f}"
+        " % of one core"
+    )
+
+
+async def main(args: argparse.Namespace) -> None:
+    urls = [u.rstrip("/") for u in args.url]
+    results = Results()
+    run = uuid.uuid4().hex[:8]
+    cookies = []
+    for i in range(args.users):
+        cookies.append(await _sign_in(urls[i % len(urls)], f"bench-{run}-{i}@example.com"))
+    users = [User(urls[i % len(urls)], cookies[i], results) for i in range(args.users)]
+    procs = _server_processes(urls, args.pid)
+    cpu_before = _cpu_seconds(procs)
+    started = time.monotonic()
+    deadline = started + args.seconds
+    style_ids = [s.id for s in styles.STYLES]
+    await asyncio.gather(
+        *(_run_user(u, deadline, args.pace, style_ids) for u in users),
+        return_exceptions=True,
+    )
+    wall = time.monotonic() - started
+    _print_table(results, args.users, wall, _cpu_seconds(procs) - cpu_before, _rss_mb(procs))
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", action="append", default=[], help="a backend (repeatable)")
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=60.0, help="how long users keep going")
+    parser.add_argument("--pace", type=float, default=2.0, help="seconds between a user's events")
+    parser.add_argument("--pid", type=int, action="append", default=[], help="also measure")
+    args = parser.parse_args()
+    if not args.url:
+        args.url = ["http://127.0.0.1:3000"]
+    return args
+
+
+if __name__ == "__main__":
+    asyncio.run(main(parse_args()))

@@ -1,0 +1,65 @@
+"""Live job updates for a page: a background task per tab that waits for the user's job events.
+
+While something runs, a page starts `follow_jobs` from a background event. It re-reads the
+page's data when an event arrives (a burst is read once) and never while nothing changes,
+except for a re-read every `RECHECK_SECONDS` that covers an event lost while Redis reconnected.
+It ends by itself once nothing runs any more, when a newer task replaced it (each task has an
+id kept in the state: the newest wins), or when the tab's session no longer resolves (a
+revocation stops it at the next re-read). The database is read outside the state lock; only
+the assignment holds it.
+"""
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import reflex as rx
+
+from photoai.services import accounts, job_events
+
+RECHECK_SECONDS = 90.0
+BURST_SECONDS = 0.05
+# A task counts as gone when it has not reported for this long (its backend stopped).
+ALIVE_SECONDS = RECHECK_SECONDS * 1.5
+
+T = TypeVar("T")
+
+
+def new_watch_id() -> str:
+    return uuid.uuid4().hex
+
+
+def watch_alive(alive_at: float) -> bool:
+    return time.time() - alive_at < ALIVE_SECONDS
+
+
+async def follow_jobs(
+    state: rx.State,
+    session_token: str | None,
+    load: Callable[[int], Awaitable[T]],
+    show: Callable[[T], bool],
+) -> None:
+    """Re-read with `load(user_id)` (no lock held) and apply with `show` (under the state
+    lock) at start and after each job event; `show` says whether to go on following."""
+    user = await asyncio.to_thread(accounts.resolve_session, session_token)
+    if user is None:
+        return
+    async with job_events.listen(user.user_id) as events:
+        while True:
+            again = await asyncio.to_thread(accounts.resolve_session, session_token)
+            if again is None or again.user_id != user.user_id:
+                return
+            data = await load(user.user_id)
+            locked: Any = state  # a background event's state is an async context manager
+            async with locked:
+                if not show(data):
+                    return
+            try:
+                await asyncio.wait_for(events.get(), RECHECK_SECONDS)
+            except TimeoutError:
+                continue
+            await asyncio.sleep(BURST_SECONDS)
+            while not events.empty():
+                events.get_nowait()
