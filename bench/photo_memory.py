@@ -110,8 +110,12 @@ def _reset_peak() -> None:
 
 
 def _warm_up(limits: PhotoLimits) -> None:
-    """Load the face cascade and the libraries once, as a running web process has."""
-    inspect_photo(_encode(_flat("RGB", (600, 600)), "JPEG"), "warm-up.jpg", limits)
+    """Load the face models and the libraries once, as a running web process has: a real
+    portrait, so the detector, landmark and embedding models are all in memory."""
+    from skimage import data
+
+    portrait = Image.fromarray(data.astronaut())
+    inspect_photo(_encode(portrait, "JPEG"), "warm-up.jpg", limits)
 
 
 def measure_one(name: str) -> dict[str, object]:

@@ -21,7 +21,7 @@ from sqlmodel import col
 
 from photoai.db import session_scope
 from photoai.models import CreditEntry, CreditHold, Job, JobStatus, LedgerKind, PersonalModel
-from photoai.services.credits import EntryView
+from photoai.services.credits import EntryView, entry_view
 from photoai.services.generation_runs import KIND as GENERATION_KIND
 from photoai.services.training_runs import KIND as TRAINING_KIND
 
@@ -152,7 +152,7 @@ def history(user_id: int, *, limit: int = 50, before_id: int | None = None) -> l
                 )
             ).all()
         )
-        views = [_view(entry) for entry, *_ in rows]
+        views = [entry_view(entry) for entry, *_ in rows]
     described = []
     for view, job in zip(views, jobs, strict=True):
         model_id = _trained_model_id(job)
@@ -160,17 +160,3 @@ def history(user_id: int, *, limit: int = 50, before_id: int | None = None) -> l
             job = replace(job, model_name=names.get(model_id, ""))
         described.append(replace(view, description=describe(view, job)))
     return described
-
-
-def _view(entry: CreditEntry) -> EntryView:
-    assert entry.id is not None
-    return EntryView(
-        id=entry.id,
-        kind=entry.kind,
-        amount=entry.amount,
-        delta=entry.delta,
-        balance_after=entry.balance_after,
-        reference=entry.reference,
-        description=entry.description,
-        created_at=entry.created_at,
-    )

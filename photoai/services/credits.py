@@ -62,7 +62,7 @@ class EntryView:
     created_at: datetime
 
 
-def _entry_view(entry: CreditEntry) -> EntryView:
+def entry_view(entry: CreditEntry) -> EntryView:
     assert entry.id is not None
     return EntryView(
         id=entry.id,
@@ -170,8 +170,8 @@ def grant(
             description=description,
         )
         if entry_id is None:
-            return _entry_view(_existing(s, reference))
-        return _entry_view(_finish_entry(s, entry_id, _add_to_balance(s, user_id, amount)))
+            return entry_view(_existing(s, reference))
+        return entry_view(_finish_entry(s, entry_id, _add_to_balance(s, user_id, amount)))
 
 
 def hold(
@@ -197,7 +197,7 @@ def hold(
             hold_id=hold_id,
         )
         if entry_id is None:
-            return _entry_view(_existing(s, reference))
+            return entry_view(_existing(s, reference))
         taken = s.execute(
             update(User)
             .where(
@@ -230,7 +230,7 @@ def hold(
                 .values(plan_amount=plan_part)
             )
         metrics.credits_moved(s, "held", amount)
-        return _entry_view(_finish_entry(s, entry_id, int(taken.credit_balance)))
+        return entry_view(_finish_entry(s, entry_id, int(taken.credit_balance)))
 
 
 def _insert_hold(s: Session, user_id: int, amount: int, reference: str) -> int:
@@ -281,7 +281,7 @@ def capture(
             hold_id=held.id,
         )
         if entry_id is None:
-            return _entry_view(_existing(s, reference))
+            return entry_view(_existing(s, reference))
         moved = s.execute(
             update(CreditHold)
             .where(
@@ -302,7 +302,7 @@ def capture(
             s.rollback()
             raise HoldError(f"Hold {hold_reference!r} has fewer than {amount} credits left.")
         metrics.credits_moved(s, "captured", amount)
-        return _entry_view(_finish_entry(s, entry_id, _add_to_balance(s, held.user_id, 0)))
+        return entry_view(_finish_entry(s, entry_id, _add_to_balance(s, held.user_id, 0)))
 
 
 def release_part(
@@ -330,7 +330,7 @@ def release_part(
             hold_id=held.id,
         )
         if entry_id is None:
-            return _entry_view(_existing(s, reference))
+            return entry_view(_existing(s, reference))
         plan_before = held.plan_amount  # read now: the update below refreshes `held`
         plan_left = s.execute(
             update(CreditHold)
@@ -354,7 +354,7 @@ def release_part(
         plan_part = plan_before - int(plan_left)
         metrics.credits_moved(s, "released", amount)
         new_balance = _add_to_balance(s, held.user_id, amount, plan_part)
-        return _entry_view(_finish_entry(s, entry_id, new_balance))
+        return entry_view(_finish_entry(s, entry_id, new_balance))
 
 
 def release(
@@ -372,7 +372,7 @@ def release(
                 select(CreditEntry).where(col(CreditEntry.reference) == ref)
             ).scalar_one_or_none()
             if done is not None:
-                return _entry_view(done)
+                return entry_view(done)
             held = _get_hold(s, hold_reference)
             remaining = held.amount - held.captured - held.released
             plan_part = held.plan_amount  # read now: the update below refreshes `held`
@@ -389,7 +389,7 @@ def release(
                 hold_id=held.id,
             )
             if entry_id is None:
-                return _entry_view(_existing(s, ref))
+                return entry_view(_existing(s, ref))
             swapped = s.execute(
                 update(CreditHold)
                 .where(
@@ -403,7 +403,7 @@ def release(
             if swapped is not None:
                 new_balance = _add_to_balance(s, held.user_id, remaining, plan_part)
                 metrics.credits_moved(s, "released", remaining)
-                return _entry_view(_finish_entry(s, entry_id, new_balance))
+                return entry_view(_finish_entry(s, entry_id, new_balance))
             # A capture landed between our read and write: drop our row and read again.
             s.execute(delete(CreditEntry).where(col(CreditEntry.id) == entry_id))
             s.expire_all()
@@ -443,7 +443,7 @@ def take_back(
         )
         if entry_id is None:
             existing = _existing(s, reference)
-            return TakeBack(_entry_view(existing), amount - existing.amount)
+            return TakeBack(entry_view(existing), amount - existing.amount)
         while True:
             current = s.execute(
                 select(col(User.credit_balance)).where(col(User.id) == user_id)
@@ -477,7 +477,7 @@ def take_back(
             .where(col(CreditEntry.id) == entry_id)
             .values(amount=taken, delta=-taken)
         )
-        return TakeBack(_entry_view(_finish_entry(s, entry_id, int(new_balance))), amount - taken)
+        return TakeBack(entry_view(_finish_entry(s, entry_id, int(new_balance))), amount - taken)
 
 
 def start_plan_period(
@@ -503,7 +503,7 @@ def start_plan_period(
             select(CreditEntry).where(col(CreditEntry.reference) == reference)
         ).scalar_one_or_none()
         if done is not None:
-            return _entry_view(done)
+            return entry_view(done)
         pool = s.execute(  # a no-op write that takes the row lock before the pool is read
             update(User)
             .where(col(User.id) == user_id)
@@ -524,7 +524,7 @@ def start_plan_period(
                 description="Unused plan credits expired",
             )
             if expire_id is None:  # a twin call got here first and has finished
-                return _entry_view(_existing(s, reference))
+                return entry_view(_existing(s, reference))
             _finish_entry(s, expire_id, _add_to_balance(s, user_id, -expiring, -expiring))
         entry_id = _claim_reference(
             s,
@@ -536,8 +536,8 @@ def start_plan_period(
             description=description,
         )
         if entry_id is None:
-            return _entry_view(_existing(s, reference))
-        return _entry_view(_finish_entry(s, entry_id, _add_to_balance(s, user_id, amount, amount)))
+            return entry_view(_existing(s, reference))
+        return entry_view(_finish_entry(s, entry_id, _add_to_balance(s, user_id, amount, amount)))
 
 
 def plan_credits(user_id: int, *, session: Session | None = None) -> int:
@@ -574,4 +574,4 @@ def recent_entries(
         if before_id is not None:
             query = query.where(col(CreditEntry.id) < before_id)
         rows = s.execute(query.order_by(col(CreditEntry.id).desc()).limit(limit)).scalars()
-        return [_entry_view(r) for r in rows]
+        return [entry_view(r) for r in rows]

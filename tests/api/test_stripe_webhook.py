@@ -21,6 +21,7 @@ from photoai.models import CreditEntry, ProcessedEvent
 from photoai.services import billing, credits
 from photoai.services.billing_sync import EventResult
 from photoai.settings import get_settings
+from tests import async_support
 from tests.factories import make_user, purchase_attempt
 from tests.fakes.stripe_api import FakeStripe, Obj, use_fake_stripe
 from tests.local_servers import free_port, served_by_granian
@@ -176,7 +177,7 @@ def test_events_are_applied_off_the_event_loop(
             tick_task.cancel()
         return [a.status_code for a in answers], elapsed, ticks
 
-    statuses, elapsed, ticks = asyncio.run(deliver_all())
+    statuses, elapsed, ticks = async_support.run(deliver_all())
     assert statuses == [200, 200, 200]
     assert elapsed < 1.0, f"took {elapsed:.2f}s: the applications ran one after another"
     assert ticks >= 10, "the event loop kept running while events were applied"

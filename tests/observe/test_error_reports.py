@@ -6,7 +6,6 @@ import asyncio
 import socket
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import pytest
@@ -26,6 +25,7 @@ from photoai.observe.ui_events import EventObserver, handler_label, report_backe
 from photoai.observe.web import RequestObserver
 from photoai.services import jobs
 from photoai.settings import get_settings
+from tests import async_support
 from tests.factories import make_user
 from tests.fakes.monitoring_servers import FakeSentry
 from tests.training_support import work_burst
@@ -174,9 +174,7 @@ async def _run_like_reflex() -> object:
 def test_a_reflex_handler_exception_carries_the_event_and_user_of_its_task(
     sentry: FakeSentry,
 ) -> None:
-    # A thread of its own: an earlier test's session-wide browser may own this thread's loop.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(asyncio.run, _run_like_reflex()).result()
+    async_support.run(_run_like_reflex())
     (event,) = sent(sentry)
     assert event["tags"]["ui_event"] == "generate.generate_state.submit"
     assert event["tags"]["user_id"] == "11"

@@ -11,7 +11,7 @@ import redis
 from photoai.services import job_events, jobs
 from photoai.services import redis_conn as redis_probe
 from photoai.settings import get_settings
-from tests import jobs_support
+from tests import async_support, jobs_support
 from tests.factories import make_user
 
 PUSH_WITHIN_SECONDS = 1.0
@@ -46,7 +46,7 @@ async def _receive(user_id: int, job_id: int, other_user: int) -> list[tuple[str
 def _events_of_a_job() -> list[tuple[str, float, float]]:
     owner, other = make_user(), make_user()
     job_id = jobs.create(jobs_support.KIND, user_id=owner, enqueue_now=False)
-    return asyncio.run(_receive(owner, job_id, other))
+    return async_support.run(_receive(owner, job_id, other))
 
 
 def _assert_pushed(got: list[tuple[str, float, float]]) -> None:
