@@ -156,6 +156,12 @@ class PersonalModel(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     trained_at: datetime | None = None
+    # The faces its pictures are scored against, set at training start: `faces.to_bytes` of each
+    # held-out photo (or of every embedded accepted photo when none is held out), concatenated.
+    # Kept on the model because retention removes its training photos (see 0009).
+    likeness_references: bytes | None = Field(
+        default=None, sa_column=Column(LargeBinary, nullable=True)
+    )
 
 
 class TrainingPhoto(SQLModel, table=True):

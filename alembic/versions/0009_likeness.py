@@ -1,4 +1,5 @@
-"""likeness: face embeddings of training photos, held-out photos, scores of delivered pictures
+"""likeness: face embeddings of training photos, held-out photos, a model's reference faces,
+scores of delivered pictures
 
 Revision ID: 0009
 Revises: 0008
@@ -8,8 +9,12 @@ Create Date: 2026-11-27 18:40:00.000000
 512 bytes) of a photo of a person; empty for a pet, a photo refused before its face was
 described, or a face dlib could not describe. Photos stored before this revision have none and
 take no part in the likeness check. `held_out` marks the photos kept back from the trainer to
-score pictures against. `generated_images.likeness` is a delivered picture's score (mean face
-distance to the user's reference faces; NULL when not scored), indexed for the gallery.
+score pictures against. `personal_models.likeness_references` keeps those faces (the held-out
+photos' embeddings, or every embedded accepted photo's when none is held out, concatenated) from
+training start for as long as the model, since retention removes its training photos; NULL for
+models trained before this revision. `generated_images.likeness` is a delivered picture's score
+(mean face distance to the user's reference faces; NULL when not scored), indexed for the
+gallery.
 """
 
 from collections.abc import Sequence
@@ -33,6 +38,8 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("held_out", sa.Boolean(), nullable=False, server_default=sa.false())
         )
+    with op.batch_alter_table("personal_models", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("likeness_references", sa.LargeBinary(), nullable=True))
     with op.batch_alter_table("generated_images", schema=None) as batch_op:
         batch_op.add_column(sa.Column("likeness", sa.Float(), nullable=True))
         batch_op.create_index(
@@ -44,6 +51,8 @@ def downgrade() -> None:
     with op.batch_alter_table("generated_images", schema=None) as batch_op:
         batch_op.drop_index("ix_generated_images_user_likeness")
         batch_op.drop_column("likeness")
+    with op.batch_alter_table("personal_models", schema=None) as batch_op:
+        batch_op.drop_column("likeness_references")
     with op.batch_alter_table("training_photos", schema=None) as batch_op:
         batch_op.drop_column("held_out")
         batch_op.drop_column("face_embedding")

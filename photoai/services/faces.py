@@ -16,6 +16,7 @@ them, since dlib's objects are not documented as safe to share across threads.
 """
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -142,3 +143,18 @@ def from_bytes(data: bytes) -> Embedding | None:
     if len(data) != EMBEDDING_BYTES:
         return None
     return np.frombuffer(data, dtype="<f4").astype(np.float32)
+
+
+def many_to_bytes(embeddings: Sequence[Embedding]) -> bytes:
+    """Several embeddings in one value: their `to_bytes`, concatenated."""
+    return b"".join(to_bytes(e) for e in embeddings)
+
+
+def many_from_bytes(data: bytes) -> tuple[Embedding, ...]:
+    """The embeddings stored by `many_to_bytes`; empty for an empty or malformed value."""
+    if len(data) % EMBEDDING_BYTES:
+        return ()
+    return tuple(
+        np.frombuffer(data[start : start + EMBEDDING_BYTES], dtype="<f4").astype(np.float32)
+        for start in range(0, len(data), EMBEDDING_BYTES)
+    )

@@ -228,9 +228,13 @@ def _load_likeness(spec: GenerationSpec) -> _Likeness:
         ).all()
     # Held-out photos are never shown to a generator: they are what its pictures are scored on.
     photo_keys = [key for key, held, _ in photos if not held][:MAX_REFERENCE_PHOTOS]
-    embedded = [(held, faces.from_bytes(bytes(data))) for _, held, data in photos]
-    held_faces = tuple(e for held, e in embedded if held and e is not None)
-    references = held_faces or tuple(e for _, e in embedded if e is not None)
+    if model is not None:
+        # A model's faces are kept on it: retention removes its photos while it goes on working.
+        references = faces.many_from_bytes(model.likeness_references or b"")
+    else:
+        embedded = [(held, faces.from_bytes(bytes(data))) for _, held, data in photos]
+        held_faces = tuple(e for held, e in embedded if held and e is not None)
+        references = held_faces or tuple(e for _, e in embedded if e is not None)
     if model is None and not photo_keys:
         raise jobs.PermanentJobError(
             "The photos for Instant were deleted before the pictures were made."

@@ -440,6 +440,15 @@ def _identity_of(photos: list[TrainingPhoto], subject: str) -> Identity:
     return majority_identity(embeddings, get_settings().likeness_threshold)
 
 
+def _likeness_references(accepted: list[TrainingPhoto]) -> bytes:
+    """The faces the model's pictures are scored against: the held-out photos', or every
+    embedded photo's when none is held out. Kept on the model, not read from its photos, because
+    retention removes the photos while the model goes on making pictures."""
+    embedded = [(p.held_out, faces.from_bytes(p.face_embedding)) for p in accepted]
+    held = [e for is_held, e in embedded if is_held and e is not None]
+    return faces.many_to_bytes(held or [e for _, e in embedded if e is not None])
+
+
 def _recheck_identity(s: Session, model: PersonalModel) -> None:
     """Refuse the photos of someone other than the set's person, and take back those that
     are of the person again (after the photos around them changed). The caller holds the
@@ -504,6 +513,7 @@ def start_training(user_id: int, model_id: int) -> int:
         kept_back = held_out([i for i in person if i is not None], accepted, fewest)
         for photo in photos:
             photo.held_out = photo.id in kept_back
+        references = _likeness_references([p for p in photos if p.accepted])
         previous = (model.status, model.error, model.provider, model.cost_credits, model.job_id)
         name = model.name
         claimed = s.execute(
@@ -519,6 +529,7 @@ def start_training(user_id: int, model_id: int) -> int:
                 error="",
                 provider=provider,
                 cost_credits=cost,
+                likeness_references=references,
                 updated_at=utcnow(),
             )
             .returning(col(PersonalModel.id))

@@ -8,17 +8,29 @@ gallery and cost nothing, with the ledger saying why.
 
 import io
 import zipfile
+from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 import redis
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlmodel import col
 
 from photoai.db import session_scope
-from photoai.models import CreditEntry, CreditHold, GeneratedImage, TrainingPhoto
-from photoai.services import credits, gallery, generation, training
+from photoai.models import (
+    CreditEntry,
+    CreditHold,
+    GeneratedImage,
+    PersonalModel,
+    TrainingPhoto,
+    utcnow,
+)
+from photoai.providers.demo_generator import DemoGenerator
+from photoai.providers.generation_base import GeneratedOutput, GenerationRequest
+from photoai.services import credits, gallery, generation, generation_runs, training
 from photoai.services.generation import GenerationOptions
 from photoai.services.likeness_score import NOT_YOU, Badge, badge
+from photoai.services.privacy import retention
 from photoai.services.storage import get_storage
 from photoai.settings import get_settings
 from tests import photos
@@ -151,3 +163,38 @@ def test_a_picture_of_someone_else_is_kept_but_its_credit_released(clock: Clock)
     assert len(released) == 2 and all(delta == 1 for _, delta in released), released
     print(f"pictures of someone else: likeness {[i.likeness for i in images]}; ledger {released}")
     assert NOT_YOU == "doesn't look like you"
+
+
+class SomeoneElsesLora(DemoGenerator):
+    """A generator whose pictures show Grace Hopper, whatever model it is asked for: the demo
+    generator handed her photos, standing in for a provider whose LoRA drifted."""
+
+    def generate(self, request: GenerationRequest) -> list[GeneratedOutput]:
+        hopper = list(photos.training_jpegs()[8:10])
+        return super().generate(replace(request, reference_images=hopper))
+
+
+def test_a_model_keeps_its_likeness_check_after_its_photos_are_removed(
+    clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    uid = make_user(100)
+    model_id, _ = train(uid, clock)
+    days = get_settings().photo_retention_days + 1
+    with session_scope() as s:
+        s.execute(
+            update(PersonalModel)
+            .where(col(PersonalModel.id) == model_id)
+            .values(trained_at=utcnow() - timedelta(days=days))
+        )
+    assert retention.apply()["photo_sets_removed"] == 1
+    assert model_photos(model_id) == [], "retention removed the training photos"
+
+    monkeypatch.setattr(generation_runs, "DemoGenerator", SomeoneElsesLora)
+    balance = credits.balance(uid)
+    images, hold = generate(uid, model_id, "likeness-after-retention")
+    threshold = get_settings().likeness_threshold
+    scores = [image.likeness for image in images]
+    assert len(images) == 2, "the pictures are kept"
+    assert all(s is not None and s > threshold for s in scores), scores
+    assert (hold.captured, hold.released) == (0, 2)
+    assert credits.balance(uid) == balance == credits.ledger_sum(uid)

@@ -18,7 +18,7 @@ from photoai.services.privacy import disclosure
 from photoai.settings import get_settings
 
 # Bump when the meaning of the consent changes: everyone is asked again before their next upload.
-CONSENT_VERSION = "2026-11-face-photos-v1"
+CONSENT_VERSION = "2026-11-face-photos-v2"
 MISSING = (
     "Before adding photos, agree to how your face photos are processed "
     "(the consent step above the upload area)."

@@ -57,8 +57,9 @@ def sections(settings: Settings) -> tuple[Section, ...]:
             (
                 "The training photos you upload, resized to at most "
                 f"{settings.training_side_px} px, with a small thumbnail of each.",
-                "Face detection runs on this server to check each photo; only the number and "
-                "size of the faces found are kept, no face template or embedding.",
+                "Face detection runs on this server to check each photo. It keeps measurements "
+                "of each face (128 numbers, not a picture) to check your photos show one person "
+                "and that generated pictures look like you.",
                 "The personal model trained from your photos (its LoRA weights), the pictures "
                 "you generate, your credit history and payments.",
             ),
@@ -68,6 +69,7 @@ def sections(settings: Settings) -> tuple[Section, ...]:
             "For how long",
             (
                 retention_line(settings),
+                "The face measurements of a model are kept as long as the model.",
                 f"Models you never train are deleted {settings.draft_retention_days} days after "
                 "you last changed them, with their photos.",
                 "Models and generated pictures are kept until you delete them or your account. "

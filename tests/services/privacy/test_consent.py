@@ -59,6 +59,8 @@ def test_disclosure_follows_the_operators_settings(
     assert "30 days after their model finishes training" in text
     assert "this server's own disk" in text
     assert "demo mode" in text
+    assert "The face measurements of a model are kept as long as the model." in text
+    assert "no face template or embedding" not in text
 
     for name, value in {
         "PHOTOAI_PHOTO_RETENTION_DAYS": "7",

@@ -2,6 +2,7 @@
 per user at a time, a ZIP holding the user's data and nobody else's, a link only its owner can
 use until it expires, and the ZIP deleted afterwards."""
 
+import base64
 import io
 import json
 import zipfile
@@ -12,7 +13,7 @@ from sqlalchemy import update
 from sqlmodel import col
 
 from photoai.db import session_scope
-from photoai.models import Job, JobStatus, User
+from photoai.models import Job, JobStatus, PersonalModel, User
 from photoai.services import accounts, generation, training
 from photoai.services.generation import GenerationOptions
 from photoai.services.privacy import export
@@ -84,6 +85,13 @@ def test_export_holds_the_users_data_and_nobody_elses(
     everything = b"".join(texts.values())
     assert b"grace.export" not in everything and b"Grace" not in everything
     assert b"$2b$" not in everything  # no password hash
+    with session_scope() as s:
+        trained = s.get(PersonalModel, model_id)
+        assert trained is not None and trained.likeness_references
+        references = trained.likeness_references
+    assert "likeness_references" not in model
+    assert references not in everything, "face embeddings are not exported"
+    assert base64.b64encode(references) not in everything
 
     [mail] = [m for m in outbox() if m["To"] == EMAIL and "export" in m["Subject"]]
     assert "The link works until" in mail.get_content()
