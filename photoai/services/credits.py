@@ -258,6 +258,36 @@ def _get_hold(s: Session, hold_reference: str) -> CreditHold:
     return found
 
 
+def _take_from_hold(
+    s: Session, held: CreditHold, hold_reference: str, column: str, amount: int
+) -> int:
+    """Move `amount` of what a hold still holds into its `captured` or `released` column, in
+    one conditional UPDATE, counting it against the hold's plan part first; returns how many
+    plan credits that was. Refuses (and rolls back) when less than `amount` is left."""
+    plan_before = held.plan_amount  # read now: the update below refreshes `held`
+    plan_left = s.execute(
+        update(CreditHold)
+        .where(
+            col(CreditHold.id) == held.id,
+            col(CreditHold.amount) - col(CreditHold.captured) - col(CreditHold.released) >= amount,
+        )
+        .values(
+            {
+                column: getattr(CreditHold, column) + amount,
+                "plan_amount": case(
+                    (col(CreditHold.plan_amount) > amount, col(CreditHold.plan_amount) - amount),
+                    else_=0,
+                ),
+            }
+        )
+        .returning(col(CreditHold.plan_amount))
+    ).scalar_one_or_none()
+    if plan_left is None:
+        s.rollback()
+        raise HoldError(f"Hold {hold_reference!r} has fewer than {amount} credits left.")
+    return plan_before - int(plan_left)
+
+
 def capture(
     hold_reference: str,
     amount: int,
@@ -282,25 +312,7 @@ def capture(
         )
         if entry_id is None:
             return entry_view(_existing(s, reference))
-        moved = s.execute(
-            update(CreditHold)
-            .where(
-                col(CreditHold.id) == held.id,
-                col(CreditHold.amount) - col(CreditHold.captured) - col(CreditHold.released)
-                >= amount,
-            )
-            .values(
-                captured=col(CreditHold.captured) + amount,
-                plan_amount=case(
-                    (col(CreditHold.plan_amount) > amount, col(CreditHold.plan_amount) - amount),
-                    else_=0,
-                ),
-            )
-            .returning(col(CreditHold.id))
-        ).scalar_one_or_none()
-        if moved is None:
-            s.rollback()
-            raise HoldError(f"Hold {hold_reference!r} has fewer than {amount} credits left.")
+        _take_from_hold(s, held, hold_reference, "captured", amount)
         metrics.credits_moved(s, "captured", amount)
         return entry_view(_finish_entry(s, entry_id, _add_to_balance(s, held.user_id, 0)))
 
@@ -331,27 +343,7 @@ def release_part(
         )
         if entry_id is None:
             return entry_view(_existing(s, reference))
-        plan_before = held.plan_amount  # read now: the update below refreshes `held`
-        plan_left = s.execute(
-            update(CreditHold)
-            .where(
-                col(CreditHold.id) == held.id,
-                col(CreditHold.amount) - col(CreditHold.captured) - col(CreditHold.released)
-                >= amount,
-            )
-            .values(
-                released=col(CreditHold.released) + amount,
-                plan_amount=case(
-                    (col(CreditHold.plan_amount) > amount, col(CreditHold.plan_amount) - amount),
-                    else_=0,
-                ),
-            )
-            .returning(col(CreditHold.plan_amount))
-        ).scalar_one_or_none()
-        if plan_left is None:
-            s.rollback()
-            raise HoldError(f"Hold {hold_reference!r} has fewer than {amount} credits left.")
-        plan_part = plan_before - int(plan_left)
+        plan_part = _take_from_hold(s, held, hold_reference, "released", amount)
         metrics.credits_moved(s, "released", amount)
         new_balance = _add_to_balance(s, held.user_id, amount, plan_part)
         return entry_view(_finish_entry(s, entry_id, new_balance))
