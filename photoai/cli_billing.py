@@ -6,7 +6,7 @@ the webhook missed, e.g. while the endpoint was down or misconfigured. It is saf
 
 import argparse
 
-from photoai.services import billing
+from photoai.services.billing import stripe_api, sync
 
 
 def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -23,10 +23,10 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
 
 
 def run_reconcile(args: argparse.Namespace) -> int:
-    if not billing.billing_enabled():
+    if not stripe_api.billing_enabled():
         print("Billing is off (PHOTOAI_STRIPE_SECRET_KEY is empty); nothing to reconcile.")
         return 0
-    report = billing.reconcile(days=args.days)
+    report = sync.reconcile(days=args.days)
     for line in report.applied:
         print(f"applied: {line}")
     for line in report.failed:

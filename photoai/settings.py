@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from photoai.billing_catalog import CreditPacks, Plans, default_packs, default_plans
+from photoai.services.billing.catalog import CreditPacks, Plans, default_packs, default_plans
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

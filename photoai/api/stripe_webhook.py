@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from photoai.api.request_body import BodyRefused, read_body
-from photoai.services import billing
+from photoai.services.billing import sync
 from photoai.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ async def stripe_webhook(request: Request) -> Response:
     if not _well_formed(event):
         return _refuse("malformed event")
     try:
-        result = await asyncio.to_thread(billing.handle_event, event)
+        result = await asyncio.to_thread(sync.handle_event, event)
     except Exception:
         log.exception("stripe event %s (%s) failed; Stripe will retry", event["id"], event["type"])
         return _refuse("processing failed, retry later", 500)

@@ -2,7 +2,7 @@
 
 `users.low_credit_notified` is flipped in its own short transaction before sending, so two
 concurrent callers send one email and no row lock is held while talking to SMTP. Billing grants
-that lift the balance back over the threshold clear the flag (see billing_effects._grant).
+that lift the balance back over the threshold clear the flag (see billing.effects._grant_pack).
 """
 
 import logging

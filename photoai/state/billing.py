@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 import reflex as rx
 from reflex.event import EventSpec
 
-from photoai.billing_catalog import CreditPack, Plan
-from photoai.services import accounts, billing, credit_history, credits
-from photoai.services.billing import BillingError, DayUsage, SubscriptionView
+from photoai.services import accounts, credit_history, credits
+from photoai.services.billing import checkout, overview, stripe_api
+from photoai.services.billing.catalog import CreditPack, Plan
+from photoai.services.billing.overview import DayUsage, SubscriptionView
+from photoai.services.billing.stripe_api import BillingError
 from photoai.settings import get_settings
 from photoai.state.display import day, ledger_row
 from photoai.state.session import SessionState
@@ -107,7 +109,7 @@ def _subscription_row(sub: SubscriptionView | None, pool: int) -> dict[str, str]
         "status": STATUS_LABELS.get(sub.status, sub.status.replace("_", " ").capitalize()),
         "healthy": "yes" if sub.status in ("active", "trialing") else "",
         "renewal": renewal,
-        "pool": _pool_text(billing.find_plan(sub.plan_id), pool) if renews else "",
+        "pool": _pool_text(checkout.find_plan(sub.plan_id), pool) if renews else "",
     }
 
 
@@ -150,13 +152,13 @@ def load_overview(user_id: int) -> Overview:
     """Blocking: call through asyncio.to_thread."""
     settings = get_settings()
     profile = accounts.get_profile(user_id)
-    sub = billing.current_subscription(user_id)
+    sub = overview.current_subscription(user_id)
     packs = settings.credit_packs
     best = min(packs, key=lambda p: p.price_cents / p.credits).id if len(packs) > 1 else ""
     entries, more = _ledger_page(user_id, None)
-    days = billing.usage_summary(user_id, USAGE_DAYS)
+    days = overview.usage_summary(user_id, USAGE_DAYS)
     return Overview(
-        billing_on=billing.billing_enabled(),
+        billing_on=stripe_api.billing_enabled(),
         spending_blocked=profile.spending_blocked,
         subscription=_subscription_row(sub, credits.plan_credits(user_id)),
         packs=[_pack_row(p, best) for p in packs],
@@ -270,7 +272,7 @@ class BillingState(SessionState):
         attempt = self._attempt()
 
         def make(user_id: int) -> str:
-            return billing.create_pack_checkout(user_id, pack_id, attempt=attempt)
+            return checkout.create_pack_checkout(user_id, pack_id, attempt=attempt)
 
         async for event in self._open_stripe(f"pack:{pack_id}", make):
             yield event
@@ -280,14 +282,14 @@ class BillingState(SessionState):
         attempt = self._attempt()
 
         def make(user_id: int) -> str:
-            return billing.create_plan_checkout(user_id, plan_id, attempt=attempt)
+            return checkout.create_plan_checkout(user_id, plan_id, attempt=attempt)
 
         async for event in self._open_stripe(f"plan:{plan_id}", make):
             yield event
 
     @rx.event
     async def manage_plan(self) -> AsyncIterator[EventSpec | None]:
-        async for event in self._open_stripe("portal", billing.create_portal_url):
+        async for event in self._open_stripe("portal", checkout.create_portal_url):
             yield event
 
     @rx.event
@@ -333,7 +335,7 @@ class BillingSuccessState(SessionState):
             self.status, self.message = "error", "This link does not name a checkout."
             return
         try:
-            result = await asyncio.to_thread(billing.confirm_checkout, user.user_id, session_id)
+            result = await asyncio.to_thread(checkout.confirm_checkout, user.user_id, session_id)
         except BillingError as exc:
             self.status, self.message = "error", str(exc)
             return

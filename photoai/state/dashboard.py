@@ -5,7 +5,8 @@ import asyncio
 import reflex as rx
 from reflex.event import EventSpec
 
-from photoai.services import billing, credit_history
+from photoai.services import credit_history
+from photoai.services.billing import stripe_api
 from photoai.state.display import ledger_row, photo_range
 from photoai.state.session import SessionState
 
@@ -25,5 +26,5 @@ class DashboardState(SessionState):
         entries = await asyncio.to_thread(credit_history.history, user.user_id, limit=5)
         self.recent = [ledger_row(e) for e in entries]
         self.photo_range = photo_range()
-        self.billing_on = billing.billing_enabled()
+        self.billing_on = stripe_api.billing_enabled()
         return None

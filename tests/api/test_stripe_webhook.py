@@ -18,8 +18,9 @@ from starlette.testclient import TestClient
 from photoai.api import stripe_webhook
 from photoai.db import session_scope
 from photoai.models import CreditEntry, ProcessedEvent
-from photoai.services import billing, credits
-from photoai.services.billing_sync import EventResult
+from photoai.services import credits
+from photoai.services.billing import checkout, overview, sync
+from photoai.services.billing.sync import EventResult
 from photoai.settings import get_settings
 from tests import async_support
 from tests.factories import make_user, purchase_attempt
@@ -42,7 +43,7 @@ def client(fake: FakeStripe) -> TestClient:
 
 
 def paid_pack_event(fake: FakeStripe, user_id: int, pack: str = "starter") -> Obj:
-    sid = billing.create_pack_checkout(user_id, pack, attempt=purchase_attempt()).rsplit("/", 1)[1]
+    sid = checkout.create_pack_checkout(user_id, pack, attempt=purchase_attempt()).rsplit("/", 1)[1]
     events = fake.complete_checkout(sid, deliver=False)
     return next(e for e in events if e["type"] == "checkout.session.completed")
 
@@ -126,7 +127,9 @@ def test_processing_failure_answers_500_and_the_redelivery_applies(
     monkeypatch.setenv("PHOTOAI_STRIPE_MAX_NETWORK_RETRIES", "0")
     get_settings.cache_clear()
     uid = make_user()
-    sid = billing.create_plan_checkout(uid, "creator", attempt=purchase_attempt()).rsplit("/", 1)[1]
+    sid = checkout.create_plan_checkout(uid, "creator", attempt=purchase_attempt()).rsplit("/", 1)[
+        1
+    ]
     events = fake.complete_checkout(sid, deliver=False)
     invoice_paid = next(e for e in events if e["type"] == "invoice.paid")
 
@@ -137,7 +140,7 @@ def test_processing_failure_answers_500_and_the_redelivery_applies(
 
     assert post(client, fake, invoice_paid).json()["status"] == "applied"
     assert credits.balance(uid) == 120, "default creator plan, found by subscription metadata"
-    view = billing.current_subscription(uid)
+    view = overview.current_subscription(uid)
     assert view is not None and view.plan_id == "creator"
 
 
@@ -150,7 +153,7 @@ def test_events_are_applied_off_the_event_loop(
         time.sleep(0.4)
         return EventResult("applied")
 
-    monkeypatch.setattr(billing, "handle_event", slow)
+    monkeypatch.setattr(sync, "handle_event", slow)
     app = Starlette(routes=stripe_webhook.routes)
     bodies = [json.dumps({"id": f"evt_{i}", "type": "x", "data": {"object": {}}}) for i in range(3)]
 
@@ -196,7 +199,7 @@ def test_hosted_checkout_delivers_a_signed_webhook_over_real_http(
 ) -> None:
     fake.webhook_url = served_webhook
     uid = make_user()
-    checkout_url = billing.create_pack_checkout(uid, "starter", attempt=purchase_attempt())
+    checkout_url = checkout.create_pack_checkout(uid, "starter", attempt=purchase_attempt())
     sid = checkout_url.rsplit("/", 1)[1]
 
     page = httpx.get(checkout_url)
@@ -208,7 +211,7 @@ def test_hosted_checkout_delivers_a_signed_webhook_over_real_http(
     assert fake.delivered[event["id"]] is True
     assert credits.balance(uid) == 50, "the webhook applied the payment"
 
-    shown = billing.confirm_checkout(uid, sid)
+    shown = checkout.confirm_checkout(uid, sid)
     assert (shown.status, shown.credits_added, shown.balance) == ("paid", 50, 50)
     assert credits.balance(uid) == credits.ledger_sum(uid) == 50
     assert "complete" in httpx.get(checkout_url).text

@@ -11,7 +11,8 @@ import redis
 from prometheus_client import REGISTRY
 
 from photoai.db import session_scope
-from photoai.services import accounts, analytics, billing_effects, generation, training
+from photoai.services import accounts, analytics, generation, training
+from photoai.services.billing import effects as billing_effects
 from photoai.services.generation import GenerationOptions
 from photoai.services.privacy import consent
 from photoai.settings import get_settings

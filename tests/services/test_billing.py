@@ -1,6 +1,6 @@
 """Billing against a fake Stripe served over real HTTP and reached by the real stripe SDK.
 
-Events are fed to `billing.handle_event` directly here (the webhook's HTTP side is tested in
+Events are fed to `sync.handle_event` directly here (the webhook's HTTP side is tested in
 tests/api). Balances are checked against the ledger after every scenario.
 """
 
@@ -16,7 +16,6 @@ from sqlalchemy import func, select, update
 from sqlmodel import col
 
 from photoai import cli_billing
-from photoai.billing_catalog import Plan
 from photoai.db import session_scope
 from photoai.models import (
     CreditEntry,
@@ -26,7 +25,9 @@ from photoai.models import (
     Subscription,
     User,
 )
-from photoai.services import billing, credits
+from photoai.services import credits, low_credits
+from photoai.services.billing import checkout, overview, stripe_api, sync
+from photoai.services.billing.catalog import Plan
 from photoai.settings import get_settings
 from tests.factories import make_user, purchase_attempt
 from tests.fakes.stripe_api import FakeStripe, Obj, use_fake_stripe
@@ -81,12 +82,12 @@ def session_id_of(url: str) -> str:
 
 def buy(fake: FakeStripe, user_id: int, pack: str = "starter") -> tuple[str, list[Obj]]:
     """Open a pack checkout through billing and pay it on the fake; events are not delivered."""
-    sid = session_id_of(billing.create_pack_checkout(user_id, pack, attempt=purchase_attempt()))
+    sid = session_id_of(checkout.create_pack_checkout(user_id, pack, attempt=purchase_attempt()))
     return sid, fake.complete_checkout(sid, deliver=False)
 
 
 def subscribe(fake: FakeStripe, user_id: int, plan: str = "creator") -> tuple[str, list[Obj]]:
-    sid = session_id_of(billing.create_plan_checkout(user_id, plan, attempt=purchase_attempt()))
+    sid = session_id_of(checkout.create_plan_checkout(user_id, plan, attempt=purchase_attempt()))
     return sid, fake.complete_checkout(sid, deliver=False)
 
 
@@ -154,8 +155,8 @@ def outbox_count() -> int:
 def test_pack_checkout_sends_stripe_what_refunds_and_grants_need(fake: FakeStripe) -> None:
     uid = make_user()
     attempt = purchase_attempt()
-    url = billing.create_pack_checkout(uid, "studio", attempt=attempt)
-    again = billing.create_pack_checkout(uid, "studio", attempt=attempt)
+    url = checkout.create_pack_checkout(uid, "studio", attempt=attempt)
+    again = checkout.create_pack_checkout(uid, "studio", attempt=attempt)
 
     assert url == again, "a repeated request of one attempt reuses the session"
     assert url.startswith(f"{fake.url}/checkout/cs_test_")
@@ -181,16 +182,16 @@ def test_each_purchase_attempt_gets_its_own_checkout_session(fake: FakeStripe) -
     """Buying the same pack twice within a minute must not replay the first, already paid,
     Checkout Session (Stripe replays any request whose idempotency key it has seen)."""
     uid = make_user()
-    first = billing.create_pack_checkout(uid, "studio", attempt="click-1")
-    assert billing.create_pack_checkout(uid, "studio", attempt="click-1") == first
+    first = checkout.create_pack_checkout(uid, "studio", attempt="click-1")
+    assert checkout.create_pack_checkout(uid, "studio", attempt="click-1") == first
     fake.complete_checkout(session_id_of(first), deliver=False)
-    second = billing.create_pack_checkout(uid, "studio", attempt="click-2")
+    second = checkout.create_pack_checkout(uid, "studio", attempt="click-2")
     assert second != first
     assert fake.objects[session_id_of(second)]["status"] == "open"
     keys = {call.idempotency_key for call in fake.calls("POST", "/v1/checkout/sessions")}
     assert len(keys) == 2
     with pytest.raises(ValueError, match="attempt"):
-        billing.create_pack_checkout(uid, "studio", attempt="")
+        checkout.create_pack_checkout(uid, "studio", attempt="")
 
 
 def test_plan_checkout_uses_the_configured_price_and_refuses_a_second_plan(
@@ -204,20 +205,20 @@ def test_plan_checkout_uses_the_configured_price_and_refuses_a_second_plan(
     assert params["subscription_data"] == {"metadata": {"user_id": str(uid), "plan": "pro"}}
 
     for event in events:
-        billing.handle_event(event)
-    assert billing.current_subscription(uid) is not None
-    with pytest.raises(billing.BillingError, match="already have a plan"):
-        billing.create_plan_checkout(uid, "creator", attempt=purchase_attempt())
-    with pytest.raises(billing.BillingError, match="not on sale"):
-        billing.create_pack_checkout(uid, "nope", attempt=purchase_attempt())
+        sync.handle_event(event)
+    assert overview.current_subscription(uid) is not None
+    with pytest.raises(stripe_api.BillingError, match="already have a plan"):
+        checkout.create_plan_checkout(uid, "creator", attempt=purchase_attempt())
+    with pytest.raises(stripe_api.BillingError, match="not on sale"):
+        checkout.create_pack_checkout(uid, "nope", attempt=purchase_attempt())
 
 
 def test_portal_needs_a_customer_then_returns_stripes_url(fake: FakeStripe) -> None:
     uid = make_user()
-    with pytest.raises(billing.BillingError, match="no billing history"):
-        billing.create_portal_url(uid)
-    billing.create_pack_checkout(uid, "starter", attempt=purchase_attempt())
-    url = billing.create_portal_url(uid)
+    with pytest.raises(stripe_api.BillingError, match="no billing history"):
+        checkout.create_portal_url(uid)
+    checkout.create_pack_checkout(uid, "starter", attempt=purchase_attempt())
+    url = checkout.create_portal_url(uid)
     assert url.startswith(f"{fake.url}/portal/bps_")
     call = fake.calls("POST", "/v1/billing_portal/sessions")[0]
     assert call.params["return_url"] == "http://photoai.test/billing"
@@ -226,10 +227,10 @@ def test_portal_needs_a_customer_then_returns_stripes_url(fake: FakeStripe) -> N
 def test_server_error_is_retried_with_the_same_idempotency_key(fake: FakeStripe) -> None:
     uid = make_user()
     # The customer exists afterwards, so the next call is the session alone.
-    billing.create_pack_checkout(uid, "agency", attempt=purchase_attempt())
+    checkout.create_pack_checkout(uid, "agency", attempt=purchase_attempt())
     fake.requests.clear()
     fake.fail_next(500, path_prefix="/v1/checkout/sessions")
-    url = billing.create_pack_checkout(uid, "starter", attempt=purchase_attempt())
+    url = checkout.create_pack_checkout(uid, "starter", attempt=purchase_attempt())
     posts = fake.calls("POST", "/v1/checkout/sessions")
     assert [p.status for p in posts] == [500, 200]
     assert posts[0].idempotency_key == posts[1].idempotency_key
@@ -242,26 +243,26 @@ def test_rate_limit_and_bad_key_become_clear_errors(
 ) -> None:
     uid = make_user()
     fake.fail_next(429)  # Stripe's SDK does not retry a plain 429
-    with pytest.raises(billing.BillingError, match="busy"):
-        billing.create_pack_checkout(uid, "starter", attempt=purchase_attempt())
+    with pytest.raises(stripe_api.BillingError, match="busy"):
+        checkout.create_pack_checkout(uid, "starter", attempt=purchase_attempt())
     assert user_row(uid).stripe_customer_id is None
     assert [r.status for r in fake.requests] == [429]
     fake.fail_next(429, should_retry=True)  # unless Stripe says a retry is safe
-    assert billing.create_pack_checkout(uid, "starter", attempt=purchase_attempt())
+    assert checkout.create_pack_checkout(uid, "starter", attempt=purchase_attempt())
     assert [r.status for r in fake.calls("POST", "/v1/customers")] == [429, 429, 200]
     monkeypatch.setenv("PHOTOAI_STRIPE_SECRET_KEY", "sk_test_wrong")
     get_settings.cache_clear()
-    with pytest.raises(billing.BillingError, match="misconfigured"):
-        billing.create_pack_checkout(uid, "starter", attempt=purchase_attempt())
+    with pytest.raises(stripe_api.BillingError, match="misconfigured"):
+        checkout.create_pack_checkout(uid, "starter", attempt=purchase_attempt())
     sessions = [o for o in fake.objects.values() if o["object"] == "checkout.session"]
     assert len(sessions) == 1, "only the retried call made a session"
 
 
 def test_billing_is_off_without_a_secret_key(pg: str) -> None:
     uid = make_user()
-    assert not billing.billing_enabled()
-    with pytest.raises(billing.BillingDisabled):
-        billing.create_pack_checkout(uid, "starter", attempt=purchase_attempt())
+    assert not stripe_api.billing_enabled()
+    with pytest.raises(stripe_api.BillingDisabled):
+        checkout.create_pack_checkout(uid, "starter", attempt=purchase_attempt())
 
 
 # --- success page and webhook ----------------------------------------------------------------
@@ -272,10 +273,10 @@ def test_success_page_then_webhook_grants_once(fake_any_db: FakeStripe) -> None:
     uid = make_user(5)
     sid, events = buy(fake, uid, "starter")
 
-    shown = billing.confirm_checkout(uid, sid)
+    shown = checkout.confirm_checkout(uid, sid)
     assert (shown.status, shown.credits_added, shown.balance) == ("paid", 50, 55)
-    assert billing.confirm_checkout(uid, sid).balance == 55, "reloading the page adds nothing"
-    result = billing.handle_event(by_type(events, "checkout.session.completed"))
+    assert checkout.confirm_checkout(uid, sid).balance == 55, "reloading the page adds nothing"
+    result = sync.handle_event(by_type(events, "checkout.session.completed"))
     assert result.status == "applied" and result.notes == ()
     assert credits.balance(uid) == 55
     assert [e.reference for e in entries(uid, LedgerKind.PURCHASE)] == [f"stripe:checkout:{sid}"]
@@ -286,13 +287,13 @@ def test_success_page_then_webhook_grants_once(fake_any_db: FakeStripe) -> None:
 def test_confirm_refuses_another_users_checkout(fake: FakeStripe) -> None:
     owner, intruder = make_user(), make_user(7)
     sid, _ = buy(fake, owner, "starter")
-    with pytest.raises(billing.BillingError, match="another account"):
-        billing.confirm_checkout(intruder, sid)
+    with pytest.raises(stripe_api.BillingError, match="another account"):
+        checkout.confirm_checkout(intruder, sid)
     assert credits.balance(intruder) == 7 and credits.balance(owner) == 0
     assert entries(owner, LedgerKind.PURCHASE) == []
-    with pytest.raises(billing.BillingError, match="not a checkout link"):
-        billing.confirm_checkout(owner, "../v1/customers")
-    assert billing.confirm_checkout(owner, sid).credits_added == 50
+    with pytest.raises(stripe_api.BillingError, match="not a checkout link"):
+        checkout.confirm_checkout(owner, "../v1/customers")
+    assert checkout.confirm_checkout(owner, sid).credits_added == 50
 
 
 def test_tampered_session_with_two_owners_credits_nobody(fake: FakeStripe) -> None:
@@ -300,32 +301,32 @@ def test_tampered_session_with_two_owners_credits_nobody(fake: FakeStripe) -> No
     _, events = buy(fake, uid, "starter")
     completed = by_type(events, "checkout.session.completed")
     completed["data"]["object"]["metadata"]["user_id"] = str(other)
-    assert billing.handle_event(completed).status == "applied"
+    assert sync.handle_event(completed).status == "applied"
     assert credits.balance(uid) == 0 and credits.balance(other) == 0
 
 
 def test_async_payment_grants_only_when_it_clears(fake: FakeStripe) -> None:
     uid = make_user()
-    sid = session_id_of(billing.create_pack_checkout(uid, "starter", attempt=purchase_attempt()))
-    assert billing.confirm_checkout(uid, sid).status == "open", "came back without paying"
+    sid = session_id_of(checkout.create_pack_checkout(uid, "starter", attempt=purchase_attempt()))
+    assert checkout.confirm_checkout(uid, sid).status == "open", "came back without paying"
     events = fake.complete_checkout(sid, deliver=False, async_payment=True)
-    billing.handle_event(by_type(events, "checkout.session.completed"))
-    shown = billing.confirm_checkout(uid, sid)
+    sync.handle_event(by_type(events, "checkout.session.completed"))
+    shown = checkout.confirm_checkout(uid, sid)
     assert (shown.status, shown.credits_added, credits.balance(uid)) == ("pending", 0, 0)
 
     cleared = fake.settle_async_payment(sid, deliver=False)
-    assert billing.handle_event(cleared).status == "applied"
+    assert sync.handle_event(cleared).status == "applied"
     assert credits.balance(uid) == 50
-    assert billing.confirm_checkout(uid, sid).credits_added == 50
+    assert checkout.confirm_checkout(uid, sid).credits_added == 50
     assert credits.balance(uid) == 50
 
 
 def test_failed_async_payment_grants_nothing(fake: FakeStripe) -> None:
     uid = make_user()
-    sid = session_id_of(billing.create_pack_checkout(uid, "starter", attempt=purchase_attempt()))
+    sid = session_id_of(checkout.create_pack_checkout(uid, "starter", attempt=purchase_attempt()))
     fake.complete_checkout(sid, deliver=False, async_payment=True)
     failed = fake.settle_async_payment(sid, succeeded=False, deliver=False)
-    assert billing.handle_event(failed).status == "applied"
+    assert sync.handle_event(failed).status == "applied"
     assert credits.balance(uid) == 0
 
 
@@ -333,7 +334,7 @@ def test_same_event_ten_times_grants_once(fake: FakeStripe) -> None:
     uid = make_user()
     _, events = buy(fake, uid, "agency")
     completed = by_type(events, "checkout.session.completed")
-    statuses = [billing.handle_event(completed).status for _ in range(10)]
+    statuses = [sync.handle_event(completed).status for _ in range(10)]
     assert statuses == ["applied"] + ["duplicate"] * 9
     assert credits.balance(uid) == 400
     with session_scope() as s:
@@ -344,7 +345,7 @@ def test_same_event_ten_times_grants_once(fake: FakeStripe) -> None:
 
 def test_unknown_events_are_acknowledged_and_not_recorded(fake: FakeStripe) -> None:
     event = fake.emit("customer.created", {"id": "cus_x", "object": "customer"}, deliver=False)
-    assert billing.handle_event(event).status == "ignored"
+    assert sync.handle_event(event).status == "ignored"
     with session_scope() as s:
         assert s.execute(select(func.count()).select_from(ProcessedEvent)).scalar_one() == 0
 
@@ -361,23 +362,23 @@ def test_subscription_events_in_reverse_order_end_like_in_order(fake_any_db: Fak
         sub_id = by_type(events, "customer.subscription.created")["data"]["object"]["id"]
         events.append(fake.cancel_subscription(sub_id, deliver=False))
         for event in reversed(events) if flip else events:
-            billing.handle_event(event)
+            sync.handle_event(event)
         row = subscription_row(uid)
         outcomes.append((row.status, row.plan, credits.balance(uid)))
         assert_consistent(uid)
     assert outcomes[0] == outcomes[1] == ("canceled", "creator", 120)
-    assert billing.current_subscription(reversed_) is None
+    assert overview.current_subscription(reversed_) is None
 
 
 def test_invoice_paid_before_subscription_created(fake: FakeStripe) -> None:
     uid = make_user()
     _, events = subscribe(fake, uid, "pro")
-    billing.handle_event(by_type(events, "invoice.paid"))
+    sync.handle_event(by_type(events, "invoice.paid"))
     assert subscription_row(uid).status == "active", "the invoice re-fetched its subscription"
     assert credits.balance(uid) == 400
-    billing.handle_event(by_type(events, "customer.subscription.created"))
-    billing.handle_event(by_type(events, "checkout.session.completed"))
-    view = billing.current_subscription(uid)
+    sync.handle_event(by_type(events, "customer.subscription.created"))
+    sync.handle_event(by_type(events, "checkout.session.completed"))
+    view = overview.current_subscription(uid)
     assert view is not None and (view.plan_id, view.status) == ("pro", "active")
     assert view.current_period_end is not None and view.current_period_end > datetime.now(UTC)
     assert credits.balance(uid) == 400
@@ -387,10 +388,10 @@ def test_invoice_paid_before_subscription_created(fake: FakeStripe) -> None:
 def test_subscription_success_page_grants_the_first_invoice_once(fake: FakeStripe) -> None:
     uid = make_user()
     sid, events = subscribe(fake, uid, "creator")
-    shown = billing.confirm_checkout(uid, sid)
+    shown = checkout.confirm_checkout(uid, sid)
     assert (shown.status, shown.mode, shown.credits_added) == ("paid", "subscription", 120)
     for event in events:
-        billing.handle_event(event)
+        sync.handle_event(event)
     assert credits.balance(uid) == 120
     assert subscription_row(uid).plan == "creator"
 
@@ -400,21 +401,21 @@ def test_renewals_follow_the_rollover_rules(fake: FakeStripe) -> None:
     _, creator_events = subscribe(fake, creator, "creator")
     _, pro_events = subscribe(fake, pro, "pro")
     for event in creator_events + pro_events:
-        billing.handle_event(event)
+        sync.handle_event(event)
     assert (credits.balance(creator), credits.balance(pro)) == (120, 400)
 
     spend(creator, 20, "job:c1")
     creator_sub = subscription_row(creator).stripe_subscription_id
-    billing.handle_event(fake.renew_subscription(creator_sub, deliver=False))
+    sync.handle_event(fake.renew_subscription(creator_sub, deliver=False))
     assert credits.balance(creator) == 120, "reset: topped back up to the monthly allowance"
 
     pro_sub = subscription_row(pro).stripe_subscription_id
     renewal = fake.renew_subscription(pro_sub, deliver=False)
-    billing.handle_event(renewal)
+    sync.handle_event(renewal)
     assert credits.balance(pro) == 800, "rollover: 400 carried, 400 added"
-    billing.handle_event(fake.renew_subscription(pro_sub, deliver=False))
+    sync.handle_event(fake.renew_subscription(pro_sub, deliver=False))
     assert credits.balance(pro) == 800, "at the cap a period adds nothing"
-    billing.handle_event(renewal)
+    sync.handle_event(renewal)
     assert credits.balance(pro) == 800
     for uid in (creator, pro):
         assert_consistent(uid)
@@ -424,9 +425,9 @@ def test_failed_renewal_marks_the_plan_past_due(fake: FakeStripe) -> None:
     uid = make_user()
     _, events = subscribe(fake, uid, "creator")
     for event in events:
-        billing.handle_event(event)
+        sync.handle_event(event)
     for event in fake.fail_renewal(subscription_row(uid).stripe_subscription_id, deliver=False):
-        billing.handle_event(event)
+        sync.handle_event(event)
     assert subscription_row(uid).status == "past_due"
     assert credits.balance(uid) == 120
 
@@ -435,10 +436,10 @@ def test_cancel_at_period_end_keeps_the_plan_until_then(fake: FakeStripe) -> Non
     uid = make_user()
     _, events = subscribe(fake, uid, "pro")
     for event in events:
-        billing.handle_event(event)
+        sync.handle_event(event)
     sub_id = subscription_row(uid).stripe_subscription_id
-    billing.handle_event(fake.cancel_subscription(sub_id, at_period_end=True, deliver=False))
-    view = billing.current_subscription(uid)
+    sync.handle_event(fake.cancel_subscription(sub_id, at_period_end=True, deliver=False))
+    view = overview.current_subscription(uid)
     assert view is not None and (view.status, view.cancel_at_period_end) == ("active", True)
     assert credits.balance(uid) == 400
 
@@ -455,13 +456,13 @@ def test_pack_credits_survive_a_reset_renewal(fake: FakeStripe) -> None:
     _, bought = buy(fake, uid, "studio")
     _, subscribed = subscribe(fake, uid, "creator")
     for event in bought + subscribed:
-        billing.handle_event(event)
+        sync.handle_event(event)
     pack = credits.balance(uid) - 120
     assert pack > 120 and credits.plan_credits(uid) == 120
     spend(uid, 20, "job:r1")  # from the plan credits first
     renewal = fake.renew_subscription(subscription_row(uid).stripe_subscription_id, deliver=False)
-    billing.handle_event(renewal)
-    billing.handle_event(renewal)
+    sync.handle_event(renewal)
+    sync.handle_event(renewal)
     assert credits.balance(uid) == pack + 120, "100 plan credits expired, 120 new ones"
     assert credits.plan_credits(uid) == 120
     [expired] = entries(uid, LedgerKind.EXPIRE)
@@ -475,12 +476,12 @@ def test_pack_credits_survive_a_reset_renewal(fake: FakeStripe) -> None:
 def test_refund_larger_than_the_balance_blocks_spending(fake: FakeStripe) -> None:
     uid = make_user()
     sid, _ = buy(fake, uid, "starter")
-    billing.confirm_checkout(uid, sid)
+    checkout.confirm_checkout(uid, sid)
     spend(uid, 45, "job:1")
     refunded = fake.refund(charge_of_session(fake, sid), deliver=False)
 
-    assert billing.handle_event(refunded).status == "applied"
-    assert billing.handle_event(refunded).status == "duplicate"
+    assert sync.handle_event(refunded).status == "applied"
+    assert sync.handle_event(refunded).status == "duplicate"
     user = user_row(uid)
     assert (user.credit_balance, user.spending_blocked) == (0, True)
     [taken] = entries(uid, LedgerKind.REFUND)
@@ -494,13 +495,13 @@ def test_refund_larger_than_the_balance_blocks_spending(fake: FakeStripe) -> Non
 def test_partial_refunds_add_up_to_the_grant_in_any_order(fake: FakeStripe) -> None:
     uid = make_user(10)
     sid, _ = buy(fake, uid, "studio")  # 150 credits for 1200 cents
-    billing.confirm_checkout(uid, sid)
+    checkout.confirm_checkout(uid, sid)
     charge = charge_of_session(fake, sid)
     first = fake.refund(charge, 400, deliver=False)
     second = fake.refund(charge, 800, deliver=False)
 
-    billing.handle_event(second)  # lists both refunds and takes back both shares
-    billing.handle_event(first)
+    sync.handle_event(second)  # lists both refunds and takes back both shares
+    sync.handle_event(first)
     # Shares are cumulative in refund order, so the two add up to exactly the 150 granted.
     assert sorted(e.amount for e in entries(uid, LedgerKind.REFUND)) == [50, 100]
     assert credits.balance(uid) == 10
@@ -512,8 +513,8 @@ def test_refund_arriving_before_the_purchase_event(fake: FakeStripe) -> None:
     uid = make_user()
     sid, events = buy(fake, uid, "starter")
     refunded = fake.refund(charge_of_session(fake, sid), deliver=False)
-    billing.handle_event(refunded)
-    billing.handle_event(by_type(events, "checkout.session.completed"))
+    sync.handle_event(refunded)
+    sync.handle_event(by_type(events, "checkout.session.completed"))
     assert credits.balance(uid) == 0
     assert len(entries(uid, LedgerKind.PURCHASE)) == 1
     assert [e.amount for e in entries(uid, LedgerKind.REFUND)] == [50]
@@ -524,10 +525,10 @@ def test_refund_arriving_before_the_purchase_event(fake: FakeStripe) -> None:
 def test_dispute_takes_credits_back_once(fake: FakeStripe) -> None:
     uid = make_user()
     sid, events = buy(fake, uid, "studio")
-    billing.handle_event(by_type(events, "checkout.session.completed"))
+    sync.handle_event(by_type(events, "checkout.session.completed"))
     disputed = fake.dispute(charge_of_session(fake, sid), deliver=False)
     for _ in range(3):
-        billing.handle_event(disputed)
+        sync.handle_event(disputed)
     assert credits.balance(uid) == 0
     assert [e.reference for e in entries(uid, LedgerKind.REFUND)] == [
         f"stripe:dispute:{disputed['data']['object']['id']}"
@@ -540,9 +541,9 @@ def test_refund_of_a_plan_invoice_takes_back_its_credits(fake: FakeStripe) -> No
     _, bought = buy(fake, uid, "starter")
     _, events = subscribe(fake, uid, "creator")
     for event in bought + events:
-        billing.handle_event(event)
+        sync.handle_event(event)
     invoice_id = by_type(events, "invoice.paid")["data"]["object"]["id"]
-    billing.handle_event(fake.refund(charge_of_invoice(fake, invoice_id), 600, deliver=False))
+    sync.handle_event(fake.refund(charge_of_invoice(fake, invoice_id), 600, deliver=False))
     assert credits.balance(uid) == 50 + 60, "half the money back, half the period's credits"
     assert credits.plan_credits(uid) == 60, "taken from the plan credits, not the pack's"
     assert_consistent(uid)
@@ -556,7 +557,7 @@ def test_refund_of_a_charge_that_is_not_ours_changes_nothing(fake: FakeStripe) -
         "amount": 999,
         "payment_intent": "pi_foreign",
     }
-    result = billing.handle_event(fake.emit("charge.refunded", foreign, deliver=False))
+    result = sync.handle_event(fake.emit("charge.refunded", foreign, deliver=False))
     assert result.status == "applied" and result.notes == ()
     assert credits.balance(uid) == 30
 
@@ -569,15 +570,15 @@ def test_reconcile_applies_a_missed_event_once_and_is_repeatable(fake: FakeStrip
     _, events = buy(fake, uid, "starter")
     missed = by_type(events, "checkout.session.completed")
 
-    report = billing.reconcile()
+    report = sync.reconcile()
     assert report.failed == []
     assert [line.split(":")[0] for line in report.applied] == [
         f"event {missed['id']} checkout.session.completed"
     ]
     assert credits.balance(uid) == 50
-    again = billing.reconcile()
+    again = sync.reconcile()
     assert (again.applied, again.failed) == ([], [])
-    assert billing.handle_event(missed).status == "duplicate"
+    assert sync.handle_event(missed).status == "duplicate"
     assert credits.balance(uid) == 50
     assert_consistent(uid)
 
@@ -586,9 +587,9 @@ def test_reconcile_finds_paid_checkouts_without_events(fake: FakeStripe) -> None
     uid = make_user()
     sid, _ = buy(fake, uid, "studio")
     fake.events.clear()  # older than Stripe's event retention
-    report = billing.reconcile()
+    report = sync.reconcile()
     assert report.applied == [f"checkout {sid}: granted 150 credits to user {uid}"]
-    assert billing.reconcile().applied == []
+    assert sync.reconcile().applied == []
     assert credits.balance(uid) == 150
 
 
@@ -603,13 +604,13 @@ def test_reconcile_reports_failures_and_keeps_going(
     sub_id = by_type(sub_events, "customer.subscription.created")["data"]["object"]["id"]
     fake.fail_next(500, times=100, path_prefix=f"/v1/subscriptions/{sub_id}")
 
-    report = billing.reconcile()
+    report = sync.reconcile()
     assert len(report.failed) == 4, report.failed  # 3 subscription events + its checkout
     assert credits.balance(uid) == 50, "the pack is applied despite the failures"
     fake.clear_failures()
-    assert billing.reconcile().failed == []
+    assert sync.reconcile().failed == []
     assert credits.balance(uid) == 170, "the pack's 50 and the period's 120"
-    assert billing.reconcile().applied == []
+    assert sync.reconcile().applied == []
     assert_consistent(uid)
 
 
@@ -634,17 +635,17 @@ def test_cli_reconcile_prints_what_it_applied(
 def test_low_credit_email_is_sent_once_per_dip(fake: FakeStripe) -> None:
     uid = make_user(15)
     spend(uid, 10, "job:a")
-    assert billing.maybe_notify_low_credits(uid) is True
-    assert billing.maybe_notify_low_credits(uid) is False
+    assert low_credits.maybe_notify_low_credits(uid) is True
+    assert low_credits.maybe_notify_low_credits(uid) is False
     assert outbox_count() == 1
     mail = next(get_settings().outbox_dir.glob("*.eml")).read_text()
     assert "running low" in mail and "down to 5 credits" in mail
 
     sid, _ = buy(fake, uid, "starter")
-    billing.confirm_checkout(uid, sid)
+    checkout.confirm_checkout(uid, sid)
     assert not user_row(uid).low_credit_notified, "a top-up over the threshold re-arms it"
     spend(uid, 50, "job:b")
-    assert billing.maybe_notify_low_credits(uid) is True
+    assert low_credits.maybe_notify_low_credits(uid) is True
     assert outbox_count() == 2
 
 
@@ -673,7 +674,7 @@ def test_usage_summary_sums_captures_per_day(pg: str) -> None:
             .where(col(CreditEntry.reference).in_(["job:old:done", "gen:old:img:0"]))
             .values(created_at=datetime.now(UTC) - timedelta(days=2))
         )
-    days = billing.usage_summary(uid, 7)
+    days = overview.usage_summary(uid, 7)
     assert len(days) == 7 and days[-1].day == datetime.now(UTC).date()
     assert (days[-1].credits, days[-1].images, days[-1].models) == (3 + 2 + 1, 2, 1)
     assert (days[-3].credits, days[-3].images, days[-3].models) == (4 + 1, 1, 0)
@@ -700,10 +701,10 @@ def test_parallel_spends_grants_and_refunds_are_exact(fake: FakeStripe) -> None:
     tasks = [lambda i=i: spend_one(i) for i in range(spends)]
     for sid, events in bought.values():
         completed = by_type(events, "checkout.session.completed")
-        tasks += [lambda e=completed: billing.handle_event(e)] * 2
-        tasks += [lambda s=sid: billing.confirm_checkout(uid, s)]
+        tasks += [lambda e=completed: sync.handle_event(e)] * 2
+        tasks += [lambda s=sid: checkout.confirm_checkout(uid, s)]
     for event in refunded.values():
-        tasks += [lambda e=event: billing.handle_event(e)] * 2
+        tasks += [lambda e=event: sync.handle_event(e)] * 2
     random.Random(7).shuffle(tasks)
     with ThreadPoolExecutor(max_workers=24) as pool:
         for future in [pool.submit(task) for task in tasks]:

@@ -8,7 +8,8 @@ Redis worked in this process) on PostgreSQL.
 import pytest
 import redis
 
-from photoai.services import billing, gallery, generation, training
+from photoai.services import gallery, generation, training
+from photoai.services.billing import overview
 from photoai.services.generation import GenerationOptions
 from tests.factories import make_user
 from tests.training_support import (
@@ -87,7 +88,7 @@ def test_usage_figures_do_not_drop_when_pictures_or_models_are_deleted(
     )
 
     def totals() -> tuple[int, int, int]:
-        days = billing.usage_summary(uid, 30)
+        days = overview.usage_summary(uid, 30)
         return (
             sum(d.images for d in days),
             sum(d.models for d in days),

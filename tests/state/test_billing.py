@@ -1,4 +1,4 @@
-from photoai.billing_catalog import Plan
+from photoai.services.billing.catalog import Plan
 from photoai.state.billing import _pool_text, _rollover_text
 
 RESET = Plan(id="r", name="R", monthly_credits=120, price_cents=1, rollover="reset")

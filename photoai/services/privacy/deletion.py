@@ -45,7 +45,7 @@ from photoai.models import (
     utcnow,
 )
 from photoai.services import accounts, jobs, training
-from photoai.services.billing_stripe import billing_enabled, stripe_client
+from photoai.services.billing.stripe_api import billing_enabled, stripe_client
 from photoai.services.email import send_email
 from photoai.services.storage import get_storage
 from photoai.settings import get_settings

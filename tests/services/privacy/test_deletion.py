@@ -14,7 +14,8 @@ from photoai import cli, db
 from photoai.api import files
 from photoai.db import session_scope
 from photoai.models import CreditEntry, Job, JobStatus, Subscription, User
-from photoai.services import accounts, billing, credits, jobs, training
+from photoai.services import accounts, credits, jobs, training
+from photoai.services.billing import overview, sync
 from photoai.services.privacy import deletion
 from photoai.services.privacy.deletion import DeletionError
 from photoai.services.storage import Storage, get_storage
@@ -98,8 +99,8 @@ def test_deleting_an_account_erases_it_and_nothing_else(
     other = person("grace@example.com", "Grace Hopper", monkeypatch)
     _, events = subscribe(stripe_fake, uid)
     for event in events:
-        billing.handle_event(event)
-    assert billing.current_subscription(uid) is not None
+        sync.handle_event(event)
+    assert overview.current_subscription(uid) is not None
     token = signed_in(uid)
     assert accounts.resolve_session(token) is not None
     other_keys = keys_under(store, f"users/{other}/")
@@ -159,7 +160,7 @@ def test_a_deletion_stopped_half_way_is_finished_by_the_next_run(
     uid = person(EMAIL, NAME, monkeypatch)
     _, events = subscribe(stripe_fake, uid)
     for event in events:
-        billing.handle_event(event)
+        sync.handle_event(event)
     # Stripe is down after the files are gone: the attempt stops half-way.
     stripe_fake.fail_next(500, times=50, path_prefix="/v1/subscriptions/")
     job_id = deletion.request_deletion(uid, PASSWORD)
@@ -185,7 +186,7 @@ def test_an_operator_deletes_by_email_and_reruns_a_failed_deletion(
     uid = person(EMAIL, NAME, monkeypatch)
     _, events = subscribe(stripe_fake, uid)
     for event in events:
-        billing.handle_event(event)
+        sync.handle_event(event)
     stripe_fake.fail_next(500, times=50, path_prefix="/v1/subscriptions/")
     assert cli.main(["delete-account", EMAIL]) == 0
     [job_id] = [j.id for j in jobs_of_kind(deletion.KIND)]

@@ -17,7 +17,7 @@ import stripe
 from sqlmodel import Session
 
 from photoai.db import session_scope
-from photoai.services.billing_effects import (
+from photoai.services.billing.effects import (
     CHECKOUT_REF,
     INVOICE_REF,
     Applied,
@@ -27,7 +27,7 @@ from photoai.services.billing_effects import (
     take_back,
     upsert_subscription,
 )
-from photoai.services.billing_stripe import (
+from photoai.services.billing.stripe_api import (
     PAID_STATUSES,
     StripeDict,
     as_dict,

@@ -15,11 +15,11 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlmodel import Session, col
 
-from photoai.billing_catalog import Plan
 from photoai.db import insert_for
 from photoai.models import CreditEntry, LedgerKind, Subscription, User, utcnow
 from photoai.services import analytics, credits
-from photoai.services.billing_stripe import (
+from photoai.services.billing.catalog import Plan
+from photoai.services.billing.stripe_api import (
     PAID_STATUSES,
     dig,
     list_data,
