@@ -94,6 +94,7 @@ def _topology(args: argparse.Namespace) -> Topology:
         # One upload request carries at most a model's photos, each within the file limit.
         max_body_bytes=settings.max_upload_bytes * settings.max_photos + 1024 * 1024,
         workers=getattr(args, "workers", 0),
+        access_log=args.access_log,
     )
 
 
@@ -120,6 +121,9 @@ def _topology_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--static", required=True, help="the exported frontend folder")
     parser.add_argument("--run-dir", required=True, help="where the config and nginx's files go")
+    parser.add_argument(
+        "--access-log", default="", help="nginx's access log (default: access.log in --run-dir)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

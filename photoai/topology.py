@@ -35,6 +35,7 @@ class Topology:
     run_dir: Path  # nginx's pid, logs, temporary files, and this layout's Procfile
     max_body_bytes: int  # largest upload request the proxy passes on
     workers: int = 0
+    access_log: str = ""  # empty: access.log in the run folder; /dev/stdout in a container
     mime_types: Path = DEFAULT_MIME_TYPES
 
     def procfile(self, python: str = ".venv/bin/python", reflex: str = ".venv/bin/reflex") -> str:
@@ -82,7 +83,7 @@ http {{
     server_tokens off;
     log_format upstream '$remote_addr "$request" $status $body_bytes_sent '
                         'upstream=$upstream_addr rt=$request_time';
-    access_log {run}/access.log upstream;
+    access_log {self.access_log or f"{run}/access.log"} upstream;
     client_body_temp_path {run}/spool/body;
     proxy_temp_path {run}/spool/proxy;
     fastcgi_temp_path {run}/spool/fastcgi;
@@ -90,6 +91,7 @@ http {{
     scgi_temp_path {run}/spool/scgi;
     client_max_body_size {self.max_body_bytes};
     gzip on;
+    gzip_static on;  # the export ships .gz files beside each asset
     gzip_types text/css application/javascript application/json image/svg+xml;
 
     map $http_upgrade $connection_upgrade {{
