@@ -345,6 +345,19 @@ _ZONE_STYLE = {
 }
 
 
+_VISUALLY_HIDDEN = {
+    "position": "absolute",
+    "width": "1px",
+    "height": "1px",
+    "margin": "-1px",
+    "padding": "0",
+    "overflow": "hidden",
+    "clip": "rect(0 0 0 0)",
+    "white_space": "nowrap",
+    "border": "0",
+}
+
+
 def _direct_upload_zone() -> rx.Component:
     """The same drop zone, for uploads straight to the S3 bucket (DIRECT_UPLOAD_JS)."""
     accept = ",".join([*ACCEPTED_TYPES, *(e for exts in ACCEPTED_TYPES.values() for e in exts)])
@@ -357,11 +370,14 @@ def _direct_upload_zone() -> rx.Component:
                 multiple=True,
                 accept=accept,
                 id="direct-photos",
-                class_name="rt-sr-only",
+                # Visually hidden, still focusable: the whole zone is its label.
+                style=_VISUALLY_HIDDEN,
             ),
             html_for="direct-photos",
             id="direct-drop",
             display="block",
+            position="relative",
+            _focus_within={"outline": f"2px solid {rx.color('accent', 8)}"},
             **_ZONE_STYLE,
         ),
         rx.text("", id="direct-status", role="status", size="2", margin_top="0.5em"),

@@ -32,6 +32,7 @@ from photoai.services.likeness_score import NOT_YOU
 from photoai.settings import PROJECT_ROOT
 from tests.conftest import PG_ADMIN_DSN
 from tests.e2e import journeys
+from tests.e2e.accessibility import assert_accessible
 from tests.e2e.conftest import CHROMIUM, E2E_REDIS_URL, shoot
 from tests.e2e.journeys import create_model, new_email, register, sign_in, upload
 
@@ -247,7 +248,9 @@ def user_id_of(layout: Layout, email: str) -> int:
 def test_a_user_goes_from_sign_up_to_download_across_the_layout(
     browser: Browser, layout: Layout, tmp_path: Path
 ) -> None:
-    good = journeys.write_photo_files(tmp_path)["good"]
+    files = journeys.write_photo_files(tmp_path)
+    good = files["good"]
+    not_a_photo = next(f for f in files["bad"] if f.name == "shopping-list.jpg")
     email = new_email()
     page = new_page(browser, layout)
     register(page, email)
@@ -255,16 +258,22 @@ def test_a_user_goes_from_sign_up_to_download_across_the_layout(
     user_id = user_id_of(layout, email)
 
     # Photos go from the browser straight to the bucket; the backends only check them there.
-    upload(page, good)
+    upload(page, [*good, not_a_photo])
     expect(page.locator("#accepted-count")).to_contain_text(f"{len(good)} ", timeout=120_000)
+    expect(page.get_by_text("not an image").first).to_be_visible()
     shoot(page, "topology-model-photos")
+    assert_accessible(page, "model page with direct uploads")
+    page.set_viewport_size({"width": 390, "height": 844})
+    shoot(page, "topology-model-photos-phone")
+    assert_accessible(page, "model page with direct uploads, phone")
+    page.set_viewport_size({"width": 1280, "height": 900})
     folder = f"users/{user_id}/models/{model_id}/"
     assert len(keys(layout, folder + "photos/")) == len(good)
     assert keys(layout, folder + "incoming/") == [], "checked uploads are removed"
     log = layout.access_log()
     assert "POST /_upload" not in log
-    assert log.count("POST /api/uploads/ticket") == len(good)
-    assert log.count("POST /api/uploads/done") == len(good)
+    assert log.count("POST /api/uploads/ticket") == len(good) + 1
+    assert log.count("POST /api/uploads/done") == len(good) + 1
 
     # Training runs on a worker; its completion is pushed to this tab's backend.
     page.locator("#start-training").click()
