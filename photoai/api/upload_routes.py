@@ -60,7 +60,7 @@ def _text(body: dict[str, Any], name: str, most: int) -> str:
 
 
 async def _handle(request: Request, step: str) -> Response:
-    if not await asyncio.to_thread(direct_uploads.enabled):
+    if not direct_uploads.enabled():
         return JSONResponse({"error": "Not found"}, status_code=404)
     token = request.cookies.get(get_settings().session_cookie_name)
     user = await asyncio.to_thread(accounts.resolve_session, token) if token else None

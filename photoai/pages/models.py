@@ -299,7 +299,7 @@ DIRECT_UPLOAD_JS = """
       say(`Uploading and checking ${list[i].name} (${i + 1} of ${list.length})…`);
       report(await send(list[i], modelId));
     }
-    say(list.length ? `${list.length} photos sent.` : "");
+    say(list.length ? `${list.length} files sent; each verdict is shown below.` : "");
   };
   document.addEventListener("change", (e) => {
     if (e.target.id !== "direct-photos") return;

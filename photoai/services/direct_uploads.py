@@ -46,7 +46,8 @@ class UploadTicket:
 
 
 def enabled() -> bool:
-    return isinstance(get_storage(), S3Storage)
+    """Whether pages upload straight to the bucket (S3 storage); no I/O, cheap per event."""
+    return get_settings().storage_backend == "s3"
 
 
 def incoming_prefix(user_id: int, model_id: int) -> str:

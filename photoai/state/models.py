@@ -271,7 +271,7 @@ class ModelDetailState(SessionState):
         if user is None:
             return self._login_redirect()
         self._show(*await self._read(user.user_id, self._model_id()))
-        self.direct_uploads = await asyncio.to_thread(direct_uploads.enabled)
+        self.direct_uploads = direct_uploads.enabled()
         return self._follow()
 
     @rx.event
