@@ -3,12 +3,14 @@
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 
 from photoai import cli_billing
-from photoai.settings import PROJECT_ROOT
+from photoai.settings import PROJECT_ROOT, get_settings
+from photoai.topology import Topology
 
 
 def migrate(_args: argparse.Namespace) -> int:
@@ -82,6 +84,48 @@ def serve_plan(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _topology(args: argparse.Namespace) -> Topology:
+    settings = get_settings()
+    return Topology(
+        listen=args.listen,
+        backends=tuple(args.backend),
+        static_dir=Path(args.static).resolve(),
+        run_dir=Path(args.run_dir).resolve(),
+        # One upload request carries at most a model's photos, each within the file limit.
+        max_body_bytes=settings.max_upload_bytes * settings.max_photos + 1024 * 1024,
+        workers=getattr(args, "workers", 0),
+        access_log=args.access_log,
+    )
+
+
+def proxy_config(args: argparse.Namespace) -> int:
+    """Write nginx.conf for the proxy in front of the backends (static frontend, websocket)."""
+    print(_topology(args).write_proxy())
+    return 0
+
+
+def procfile(args: argparse.Namespace) -> int:
+    """Write a Procfile (N backends, M workers, the proxy) and its nginx.conf, for honcho."""
+    print(_topology(args).write_all())
+    return 0
+
+
+def _topology_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--listen", type=int, default=8080, help="the proxy's port")
+    parser.add_argument(
+        "--backend",
+        action="append",
+        required=True,
+        metavar="HOST:PORT",
+        help="a Reflex backend; repeat for each",
+    )
+    parser.add_argument("--static", required=True, help="the exported frontend folder")
+    parser.add_argument("--run-dir", required=True, help="where the config and nginx's files go")
+    parser.add_argument(
+        "--access-log", default="", help="nginx's access log (default: access.log in --run-dir)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="photoai", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -106,6 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="unique id of this adjustment (e.g. a ticket number); repeating it changes nothing",
     )
     grant.set_defaults(func=grant_credits)
+    proxy = sub.add_parser("proxy-config", help=proxy_config.__doc__)
+    _topology_options(proxy)
+    proxy.set_defaults(func=proxy_config)
+    layout = sub.add_parser("procfile", help=procfile.__doc__)
+    _topology_options(layout)
+    layout.add_argument("--workers", type=int, default=2, help="RQ worker processes")
+    layout.set_defaults(func=procfile)
     cli_billing.register(sub)
     return parser
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what photoai needs into this checkout: a Python venv, bun (from the npm registry,
-# which Reflex uses to build the pages) and, with --test, Debian's Chromium and axe-core (the
-# accessibility checker the browser tests inject into every page).
+# which Reflex uses to build the pages) and, with --test, Debian's Chromium, axe-core (the
+# accessibility checker the browser tests inject into every page) and nginx (the layout's proxy).
 # Safe to run again: it only installs what is missing or changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +29,11 @@ if [ "${1:-}" = "--test" ]; then
   if [ ! -x /usr/bin/chromium ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+  # The proxy of the multi-process layout (scripts/topology.sh, tests/deploy).
+  if [ ! -x /usr/sbin/nginx ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null
   fi
   if ! grep -qs "\"version\": \"${AXE_CORE_VERSION}\"" .tools/node_modules/axe-core/package.json; then
     npm install --prefix .tools --no-audit --no-fund --loglevel=error "axe-core@${AXE_CORE_VERSION}"

@@ -4,7 +4,14 @@ upload guard wraps everything, Reflex's `/_upload` included."""
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from photoai.api import auth_routes, files, gallery_routes, stripe_webhook, training_webhooks
+from photoai.api import (
+    auth_routes,
+    files,
+    gallery_routes,
+    stripe_webhook,
+    training_webhooks,
+    upload_routes,
+)
 from photoai.api.upload_guard import UploadGuard
 from photoai.observe.web import RequestObserver, metrics_endpoint
 from photoai.services.generation_runs import KIND as GENERATION
@@ -18,6 +25,7 @@ def build_api() -> Starlette:
         *gallery_routes.routes,
         *stripe_webhook.routes,
         *training_webhooks.routes,
+        *upload_routes.routes,
         metrics_endpoint([GENERATION, TRAINING]),
     ]
     # The observer wraps the Reflex app mounted under this one too: every request gets an id.

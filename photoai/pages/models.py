@@ -253,22 +253,148 @@ def _delete_button() -> rx.Component:
     )
 
 
+# With S3 storage the page uploads each chosen or dropped file straight to the bucket: a ticket
+# (presigned PUT) from /api/uploads/ticket, the PUT, then /api/uploads/done checks the photo.
+# Each outcome is handed to the state through the hidden form (`direct_upload_done`), which
+# shows a refusal and reads the photos again. See photoai.services.direct_uploads.
+DIRECT_UPLOAD_JS = """
+(() => {
+  if (window.__photoaiDirect) return;
+  window.__photoaiDirect = true;
+  const post = async (path, body) => {
+    try {
+      const r = await fetch(path, {method: "POST", credentials: "same-origin",
+        headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
+      const data = await r.json();
+      return r.ok ? data : {error: data.error || "The upload was refused."};
+    } catch (e) { return {error: "The server did not answer; try again."}; }
+  };
+  const say = (text) => {
+    const status = document.getElementById("direct-status");
+    if (status) status.textContent = text;
+  };
+  const report = (result) => {
+    const field = document.getElementById("direct-upload-result");
+    const form = document.getElementById("direct-upload-form");
+    if (!field || !form) return;
+    field.value = JSON.stringify(result);
+    form.requestSubmit();
+  };
+  const send = async (file, modelId) => {
+    const ticket = await post("/api/uploads/ticket",
+      {model_id: modelId, size: file.size, content_type: file.type});
+    if (ticket.error) return {filename: file.name, error: ticket.error};
+    try {
+      const put = await fetch(ticket.url, {method: "PUT", headers: ticket.headers, body: file});
+      if (!put.ok) return {filename: file.name, error: "The storage refused the upload."};
+    } catch (e) { return {filename: file.name, error: "The upload did not reach the storage."}; }
+    const done = await post("/api/uploads/done",
+      {model_id: modelId, key: ticket.key, filename: file.name});
+    return done.error ? {filename: file.name, error: done.error} : {filename: file.name};
+  };
+  const upload = async (files) => {
+    const modelId = Number(window.location.pathname.replace(/\\/$/, "").split("/").pop());
+    const list = Array.from(files);
+    for (let i = 0; i < list.length; i++) {
+      say(`Uploading and checking ${list[i].name} (${i + 1} of ${list.length})…`);
+      report(await send(list[i], modelId));
+    }
+    say(list.length ? `${list.length} files sent; each verdict is shown below.` : "");
+  };
+  document.addEventListener("change", (e) => {
+    if (e.target.id !== "direct-photos") return;
+    const files = Array.from(e.target.files);
+    e.target.value = "";
+    upload(files);
+  });
+  document.addEventListener("dragover", (e) => {
+    if (e.target.closest && e.target.closest("#direct-drop")) e.preventDefault();
+  });
+  document.addEventListener("drop", (e) => {
+    if (!(e.target.closest && e.target.closest("#direct-drop"))) return;
+    e.preventDefault();
+    upload(e.dataTransfer.files);
+  });
+})();
+"""
+
+
+def _upload_prompt() -> rx.Component:
+    return rx.vstack(
+        rx.icon("cloud-upload", size=32, color=rx.color("accent", 9)),
+        rx.text("Drag and drop photos here, or click to choose", weight="medium"),
+        rx.text(
+            "JPEG, PNG, WebP or HEIC. One face per photo, well lit and sharp, from "
+            "different angles and places.",
+            size="2",
+            color=rx.color("gray", 11),
+            text_align="center",
+        ),
+        align="center",
+        spacing="2",
+        padding="2em",
+    )
+
+
+_ZONE_STYLE = {
+    "border": f"2px dashed {rx.color('accent', 7)}",
+    "border_radius": "var(--radius-4)",
+    "background": rx.color("accent", 2),
+    "width": "100%",
+    "cursor": "pointer",
+}
+
+
+_VISUALLY_HIDDEN = {
+    "position": "absolute",
+    "width": "1px",
+    "height": "1px",
+    "margin": "-1px",
+    "padding": "0",
+    "overflow": "hidden",
+    "clip": "rect(0 0 0 0)",
+    "white_space": "nowrap",
+    "border": "0",
+}
+
+
+def _direct_upload_zone() -> rx.Component:
+    """The same drop zone, for uploads straight to the S3 bucket (DIRECT_UPLOAD_JS)."""
+    accept = ",".join([*ACCEPTED_TYPES, *(e for exts in ACCEPTED_TYPES.values() for e in exts)])
+    return rx.box(
+        rx.script(DIRECT_UPLOAD_JS),
+        rx.el.label(
+            _upload_prompt(),
+            rx.el.input(
+                type="file",
+                multiple=True,
+                accept=accept,
+                id="direct-photos",
+                # Visually hidden, still focusable: the whole zone is its label.
+                style=_VISUALLY_HIDDEN,
+            ),
+            html_for="direct-photos",
+            id="direct-drop",
+            display="block",
+            position="relative",
+            _focus_within={"outline": f"2px solid {rx.color('accent', 8)}"},
+            **_ZONE_STYLE,
+        ),
+        rx.text("", id="direct-status", role="status", size="2", margin_top="0.5em"),
+        rx.form(
+            rx.el.input(type="hidden", name="result", id="direct-upload-result"),
+            id="direct-upload-form",
+            on_submit=ModelDetailState.direct_upload_done,
+            display="none",
+        ),
+        id=UPLOAD_ID,
+        width="100%",
+    )
+
+
 def _upload_zone() -> rx.Component:
     return rx.upload.root(
-        rx.vstack(
-            rx.icon("cloud-upload", size=32, color=rx.color("accent", 9)),
-            rx.text("Drag and drop photos here, or click to choose", weight="medium"),
-            rx.text(
-                "JPEG, PNG, WebP or HEIC. One face per photo, well lit and sharp, from "
-                "different angles and places.",
-                size="2",
-                color=rx.color("gray", 11),
-                text_align="center",
-            ),
-            align="center",
-            spacing="2",
-            padding="2em",
-        ),
+        _upload_prompt(),
         id=UPLOAD_ID,
         multiple=True,
         accept=ACCEPTED_TYPES,
@@ -278,11 +404,7 @@ def _upload_zone() -> rx.Component:
                 on_upload_progress=ModelDetailState.upload_progress,
             )
         ),
-        border=f"2px dashed {rx.color('accent', 7)}",
-        border_radius="var(--radius-4)",
-        background=rx.color("accent", 2),
-        width="100%",
-        cursor="pointer",
+        **_ZONE_STYLE,
     )
 
 
@@ -319,7 +441,7 @@ def _photos() -> rx.Component:
                         ModelDetailState.give_consent,
                         ModelDetailState.consent_error,
                     ),
-                    _upload_zone(),
+                    rx.cond(ModelDetailState.direct_uploads, _direct_upload_zone(), _upload_zone()),
                 ),
                 rx.cond(
                     (ModelDetailState.upload_percent > 0) & (ModelDetailState.upload_percent < 100),

@@ -28,6 +28,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from photoai.services import s3_links
 from photoai.settings import Settings, get_settings
 
 FILES_ROUTE = "/files"
@@ -228,10 +229,14 @@ class S3Storage:
     bearer link: S3 cannot tie it to our user, which is why its life is kept short.
     """
 
-    def __init__(self, client: Any, bucket: str, link_seconds: int) -> None:
+    def __init__(
+        self, client: Any, bucket: str, link_seconds: int, link_client: Any = None
+    ) -> None:
         self.client = client
         self.bucket = bucket
         self._link_seconds = link_seconds
+        # Signs the default-life GET links pinned to a window (see photoai.services.s3_links).
+        self._link_client = link_client
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
         self.client.put_object(
@@ -284,9 +289,50 @@ class S3Storage:
             raise
         return True
 
+    def get_prefix_bytes(self, key: str, most: int) -> bytes:
+        """At most the first `most` bytes of the object (a ranged GET): memory stays bounded
+        whatever was put there."""
+        try:
+            response = self.client.get_object(
+                Bucket=self.bucket, Key=check_key(key), Range=f"bytes=0-{most - 1}"
+            )
+        except ClientError as exc:
+            if _error_code(exc) in ("NoSuchKey", "404"):
+                raise ObjectNotFound(key) from exc
+            raise
+        body: bytes = response["Body"].read(most)
+        return body
+
+    def size(self, key: str) -> int:
+        """The object's size in bytes, from its headers; `ObjectNotFound` if there is none."""
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=check_key(key))
+        except ClientError as exc:
+            if _error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+                raise ObjectNotFound(key) from exc
+            raise
+        return int(head["ContentLength"])
+
     def signed_url(self, key: str, user_id: int, expires_in: int | None = None) -> str:
-        """A presigned GET. `user_id` is not part of it (see the class docstring)."""
+        """A presigned GET. `user_id` is not part of it (see the class docstring).
+
+        Links of the default life are the same for a whole window and carry cache headers,
+        so browsers and a CDN reuse them (`s3_links`); a link with its own life (exports) is
+        signed as it is asked.
+        """
         del user_id
+        if expires_in is None and self._link_client is not None:
+            window = self._link_seconds
+            cached: str = self._link_client.generate_presigned_url(
+                "get_object",
+                Params={
+                    "Bucket": self.bucket,
+                    "Key": check_key(key),
+                    "ResponseCacheControl": s3_links.cache_control(window),
+                },
+                ExpiresIn=s3_links.link_life(window),
+            )
+            return cached
         url: str = self.client.generate_presigned_url(
             "get_object",
             Params={"Bucket": self.bucket, "Key": check_key(key)},
@@ -294,14 +340,24 @@ class S3Storage:
         )
         return url
 
-    def presigned_put_url(self, key: str, content_type: str, expires_in: int | None = None) -> str:
+    def presigned_put_url(
+        self, key: str, content_type: str, content_length: int, expires_in: int | None = None
+    ) -> str:
         """A presigned PUT for a browser to upload straight to the bucket.
 
-        The content type is signed in: the upload must send the same Content-Type header.
+        The content type and length are signed in: S3 refuses an upload whose Content-Type
+        or Content-Length header differs from what was announced. The object's size is
+        still checked after the upload (`direct_uploads`), as not every S3-compatible store
+        enforces signed headers.
         """
         url: str = self.client.generate_presigned_url(
             "put_object",
-            Params={"Bucket": self.bucket, "Key": check_key(key), "ContentType": content_type},
+            Params={
+                "Bucket": self.bucket,
+                "Key": check_key(key),
+                "ContentType": content_type,
+                "ContentLength": content_length,
+            },
             ExpiresIn=expires_in or self._link_seconds,
         )
         return url
@@ -333,6 +389,13 @@ def _s3_client(region: str, endpoint_url: str, access_key_id: str, secret_access
     )
 
 
+@lru_cache(maxsize=4)
+def _link_client(
+    window: int, region: str, endpoint_url: str, access_key_id: str, secret_access_key: str
+) -> Any:
+    return s3_links.link_client(window, region, endpoint_url, access_key_id, secret_access_key)
+
+
 def get_storage(settings: Settings | None = None) -> Storage:
     """The backend the operator chose; the local folder when nothing is configured."""
     settings = settings or get_settings()
@@ -345,5 +408,12 @@ def get_storage(settings: Settings | None = None) -> Storage:
             settings.s3_access_key_id,
             settings.s3_secret_access_key,
         )
-        return S3Storage(client, settings.s3_bucket, settings.signed_url_seconds)
+        links = _link_client(
+            settings.signed_url_seconds,
+            settings.s3_region,
+            settings.s3_endpoint_url,
+            settings.s3_access_key_id,
+            settings.s3_secret_access_key,
+        )
+        return S3Storage(client, settings.s3_bucket, settings.signed_url_seconds, links)
     return LocalStorage(settings.storage_dir, settings.signing_key, settings.signed_url_seconds)

@@ -299,6 +299,19 @@ def _clean_filename(filename: str) -> str:
     return re.split(r"[\\/]", filename)[-1].strip()[:255] or "photo"
 
 
+def check_room_for_photo(user_id: int, model_id: int) -> None:
+    """Whether the user may add a photo to this model now (consent, owner, state, count).
+
+    Asked before a browser is handed a direct-upload link; `add_photo` asks again, under
+    the model's lock, when the photo arrives.
+    """
+    if not consent.has_consented(user_id):
+        raise TrainingError(consent.MISSING)
+    _, most = photo_range(get_settings())
+    with session_scope() as s:
+        _require_room(s, _owned_model(s, user_id, model_id), most)
+
+
 def add_photo(user_id: int, model_id: int, filename: str, data: bytes) -> PhotoView:
     """Check one upload and record it.
 

@@ -6,6 +6,7 @@ status changes on screen without a reload and without polling; it ends once noth
 """
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from tempfile import SpooledTemporaryFile
@@ -14,7 +15,7 @@ from typing import Any
 import reflex as rx
 from reflex.event import EventSpec
 
-from photoai.services import credits, training
+from photoai.services import credits, direct_uploads, training
 from photoai.services.photo_decode import check_pool
 from photoai.services.privacy import consent, retention
 from photoai.services.queue import QueueUnavailable
@@ -214,6 +215,7 @@ class ModelDetailState(SessionState):
     consent_rows: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     consent_error: rx.Field[str] = rx.field("")
     photos_removed: rx.Field[str] = rx.field("")
+    direct_uploads: rx.Field[bool] = rx.field(False)
     _watch_id: str = ""
     _watch_alive_at: float = 0.0
 
@@ -269,7 +271,22 @@ class ModelDetailState(SessionState):
         if user is None:
             return self._login_redirect()
         self._show(*await self._read(user.user_id, self._model_id()))
+        self.direct_uploads = direct_uploads.enabled()
         return self._follow()
+
+    @rx.event
+    async def direct_upload_done(self, form: dict[str, Any]) -> EventSpec | None:
+        """The page's script uploaded one photo to the bucket and had it checked
+        (`/api/uploads/done`); a refusal it reports is shown like any other, then the photos
+        are read again from the database, which is what counts."""
+        try:
+            result = json.loads(str(form.get("result", "")))
+        except json.JSONDecodeError:
+            result = {}
+        if isinstance(result, dict) and isinstance(result.get("error"), str):
+            name = str(result.get("filename", "photo"))[:255]
+            self.refusals = [{"filename": name, "reason": result["error"][:300]}, *self.refusals]
+        return await self._reload()
 
     def _follow(self) -> EventSpec | None:
         """Start following the user's jobs while this model is queued or training."""

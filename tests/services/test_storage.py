@@ -242,12 +242,61 @@ def test_s3_presigned_get_works_over_http(s3: S3Storage, moto_endpoint: str) -> 
     assert response.headers["content-type"] == "image/webp"
 
 
-def test_s3_presigned_put_uploads_with_the_signed_content_type(s3: S3Storage) -> None:
+def test_s3_presigned_put_uploads_with_the_signed_content_type_and_length(s3: S3Storage) -> None:
     key = photo_key(1, 1, 9)
-    url = s3.presigned_put_url(key, "image/jpeg")
+    url = s3.presigned_put_url(key, "image/jpeg", len(b"uploaded"))
     assert httpx.put(url, content=b"uploaded", headers={"Content-Type": "image/jpeg"}).is_success
     assert s3.get(key) == b"uploaded"
-    assert parse_qs(urlsplit(url).query)["X-Amz-Expires"] == ["300"]
+    query = parse_qs(urlsplit(url).query)
+    assert query["X-Amz-Expires"] == ["300"]
+    # S3 refuses a PUT whose headers differ from the signed ones.
+    assert query["X-Amz-SignedHeaders"] == ["content-length;content-type;host"]
+
+
+def test_s3_links_stay_the_same_within_a_window_and_carry_cache_headers(
+    s3: S3Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CDN or a browser can cache a link only if the page hands out the same one again."""
+    key = thumb_key(1, 1, 2)
+    s3.put(key, b"RIFF....WEBP", "image/webp")
+    start = 1_900_000_200  # a window boundary for 300 s links
+    clock = [start + 10.0]
+    monkeypatch.setattr(st.s3_links.time, "time", lambda: clock[0])
+    first = s3.signed_url(key, user_id=1)
+    clock[0] = start + 299.0
+    assert s3.signed_url(key, user_id=1) == first
+    clock[0] = start + 300.0
+    following = s3.signed_url(key, user_id=1)
+    assert following != first
+    query = {k: v[0] for k, v in parse_qs(urlsplit(first).query).items()}
+    stated = datetime.strptime(query["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    assert stated.timestamp() == start
+    # Stated life: two windows, so a link handed out at a window's end still lives 300 s.
+    assert query["X-Amz-Expires"] == "600"
+    assert query["response-cache-control"] == "public, max-age=300, immutable"
+    assert resign(first, 600) == query["X-Amz-Signature"]  # the cache header is signed in
+    monkeypatch.undo()
+    response = httpx.get(s3.signed_url(key, user_id=1))
+    assert response.status_code == 200
+    assert response.content == b"RIFF....WEBP"
+    assert response.headers["cache-control"] == "public, max-age=300, immutable"
+
+
+def test_s3_links_with_their_own_life_are_not_windowed(s3: S3Storage) -> None:
+    url = s3.signed_url(photo_key(1, 1, 1), user_id=1, expires_in=3600)
+    query = parse_qs(urlsplit(url).query)
+    assert query["X-Amz-Expires"] == ["3600"]
+    assert "response-cache-control" not in query
+
+
+def test_s3_ranged_read_stops_at_the_limit(s3: S3Storage) -> None:
+    key = photo_key(1, 1, 3)
+    s3.put(key, b"0123456789", "image/jpeg")
+    assert s3.get_prefix_bytes(key, 4) == b"0123"
+    assert s3.get_prefix_bytes(key, 100) == b"0123456789"
+    assert s3.size(key) == 10
+    with pytest.raises(ObjectNotFound):
+        s3.size(photo_key(1, 1, 4))
 
 
 def resign(url: str, expires: int) -> str:
