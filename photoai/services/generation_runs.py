@@ -505,6 +505,7 @@ def run_generation(job_id: int) -> jobs.Outcome:
     request = _build_request(target, likeness, chain, missing, storage)
     provider, outputs = _generate(request, chain)
     context.bind(provider=provider)
+    jobs.set_external(job_id, provider, "")  # who delivered, for the console's provider health
     stored = len(done)
     for index, output in zip(missing, outputs, strict=False):
         delivered = deliver_output(
