@@ -80,12 +80,12 @@ def admin_role(args: argparse.Namespace) -> int:
     from photoai.services.admin.audit import AdminError
 
     try:
-        set_admin(args.email, args.action == "grant")
+        user_id = set_admin(args.email, args.action == "grant")
     except AdminError as exc:
         print(exc, file=sys.stderr)
         return 1
     done = "is now an admin" if args.action == "grant" else "is no longer an admin"
-    print(f"{args.email} {done}.")
+    print(f"Account {user_id} ({args.email}) {done}.")
     return 0
 
 
