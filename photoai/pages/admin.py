@@ -112,7 +112,7 @@ def table(
     scroll it on a phone."""
     return rx.box(
         rx.table.root(
-            rx.el.caption(label, style={"text_align": "left", "padding": "0.5em 0"}),
+            rx.el.caption(label, style={"text_align": "left", "padding": "0.5em 0.75em"}),
             rx.table.header(
                 rx.table.row(*[rx.table.column_header_cell(h) for h in headers]),
             ),
@@ -184,8 +184,14 @@ def _chart(label: str, chart: rx.Component) -> rx.Component:
 def overview_page() -> rx.Component:
     period = rx.form(
         rx.flex(
-            field("From", "start", type_="date", default_value=AdminOverviewState.start),
-            field("To", "end", type_="date", default_value=AdminOverviewState.end),
+            rx.box(
+                field("From", "start", type_="date", default_value=AdminOverviewState.start),
+                width="11em",
+            ),
+            rx.box(
+                field("To", "end", type_="date", default_value=AdminOverviewState.end),
+                width="11em",
+            ),
             rx.button("Show", type="submit"),
             align="end",
             spacing="3",
@@ -201,7 +207,7 @@ def overview_page() -> rx.Component:
         period,
         rx.grid(
             rx.foreach(AdminOverviewState.figures, _figure),
-            columns=rx.breakpoints(initial="1", sm="2", md="4"),
+            columns=rx.breakpoints(initial="2", md="4"),
             spacing="3",
             width="100%",
         ),

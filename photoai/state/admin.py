@@ -141,7 +141,7 @@ def _target(share: float | None, goal: float) -> str:
 
 
 def _figures(m: metrics.ConsoleMetrics) -> list[Row]:
-    money = f"{m.mrr_cents / 100:,.2f}"
+    money = f"{m.mrr_cents / 100:,.2f} {m.mrr_currency}".strip()
     rows = [
         ("Registrations", f"{m.registrations:,}", ""),
         (

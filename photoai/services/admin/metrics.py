@@ -105,6 +105,7 @@ class ConsoleMetrics:
     trainings_failed: int
     new_subscribers: int
     mrr_cents: int
+    mrr_currency: str
     active_subscriptions: int
     median_seconds_to_first_image: float | None
     median_training_seconds: float | None
@@ -269,6 +270,7 @@ def compute(p: Period) -> ConsoleMetrics:
             .where(*_in(col(User.created_at), p))
         ).scalar_one()
         mrr, active = _mrr(s)
+        plans = get_settings().plans
         generating, styles, packs, instant = _adoption(s, p)
         return ConsoleMetrics(
             period=p,
@@ -283,6 +285,7 @@ def compute(p: Period) -> ConsoleMetrics:
             trainings_failed=train_failed,
             new_subscribers=int(subscribers),
             mrr_cents=mrr,
+            mrr_currency=plans[0].currency.upper() if plans else "",
             active_subscriptions=active,
             median_seconds_to_first_image=_median(_first_image_delays(s, p)),
             median_training_seconds=_median(_training_durations(s, p)),
