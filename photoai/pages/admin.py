@@ -101,6 +101,9 @@ def admin_page(title: str, current: str, *children: rx.Component) -> rx.Componen
     )
 
 
+CELL = {"padding": "0.5em 0.75em", "text_align": "left", "vertical_align": "top"}
+
+
 def table(
     label: str,
     headers: list[str],
@@ -108,29 +111,48 @@ def table(
     cells: Callable[[RowVar], list[rx.Component]],
     table_id: str,
 ) -> rx.Component:
-    """A scrollable table under a caption; the region is focusable so the keyboard can
-    scroll it on a phone."""
+    """A plain table under a caption, in a region that scrolls sideways on a phone; the
+    region is focusable so the keyboard can scroll it too."""
     return rx.box(
-        rx.table.root(
-            rx.el.caption(label, style={"text_align": "left", "padding": "0.5em 0.75em"}),
-            rx.table.header(
-                rx.table.row(*[rx.table.column_header_cell(h) for h in headers]),
+        rx.el.table(
+            rx.el.caption(label, style={**CELL, "font_weight": "500"}),
+            rx.el.thead(
+                rx.el.tr(
+                    *[
+                        rx.el.th(h, scope="col", style={**CELL, "white_space": "nowrap"})
+                        for h in headers
+                    ],
+                    style={"background": rx.color("gray", 3)},
+                )
             ),
-            rx.table.body(rx.foreach(rows, lambda row: rx.table.row(*cells(row)))),
-            variant="surface",
-            size="1",
+            rx.el.tbody(
+                rx.foreach(
+                    rows,
+                    lambda row: rx.el.tr(
+                        *cells(row), style={"border_top": f"1px solid {rx.color('gray', 5)}"}
+                    ),
+                )
+            ),
             id=table_id,
+            style={"width": "100%", "border_collapse": "collapse", "font_size": "14px"},
         ),
         overflow_x="auto",
         width="100%",
         tab_index=0,
         role="region",
         aria_label=label,
+        background=rx.color("gray", 1),
+        border=f"1px solid {rx.color('gray', 5)}",
+        border_radius="var(--radius-3)",
     )
 
 
-def _cell(text: rx.Var[str] | str) -> rx.Component:
-    return rx.table.cell(text, white_space="nowrap")
+def _td(child: rx.Component | rx.Var[str] | str, **style: str) -> rx.Component:
+    return rx.el.td(child, style={**CELL, **style})
+
+
+def _cell(text: rx.Component | rx.Var[str] | str) -> rx.Component:
+    return _td(text, white_space="nowrap")
 
 
 def _select(
@@ -283,16 +305,17 @@ def _job_cells(row: RowVar) -> list[rx.Component]:
     return [
         _cell("#" + row["id"]),
         _cell(row["kind"]),
-        rx.table.cell(rx.badge(row["status"], variant="soft")),
+        _td(rx.badge(row["status"], variant="soft")),
         _cell(row["provider"]),
         _cell(rx.link(row["user"], href="/admin/users/" + row["user_id"])),
         _cell(row["attempts"]),
         _cell(row["credits"]),
         _cell(row["created"]),
-        rx.table.cell(rx.text(row["error"], size="1"), min_width="14em"),
-        rx.table.cell(
+        _td(rx.text(row["error"], size="1"), min_width="14em"),
+        rx.el.td(
             rx.cond(row["status"] == "failed", _job_action(row, "Retry")),
             rx.cond(row["status"] == "queued", _job_action(row, "Cancel")),
+            style=CELL,
         ),
     ]
 
@@ -400,7 +423,7 @@ def _ledger_cells(row: RowVar) -> list[rx.Component]:
         _cell(row["kind"]),
         _cell(row["change"]),
         _cell(row["balance"]),
-        rx.table.cell(row["description"], min_width="14em"),
+        _td(row["description"], min_width="14em"),
     ]
 
 
@@ -410,8 +433,8 @@ def _audit_cells(row: RowVar) -> list[rx.Component]:
         _cell(row["actor"]),
         _cell(row["action"]),
         _cell(row["target"]),
-        rx.table.cell(row["reason"], min_width="12em"),
-        rx.table.cell(row["details"], min_width="10em"),
+        _td(row["reason"], min_width="12em"),
+        _td(row["details"], min_width="10em"),
     ]
 
 

@@ -505,7 +505,6 @@ def run_generation(job_id: int) -> jobs.Outcome:
     request = _build_request(target, likeness, chain, missing, storage)
     provider, outputs = _generate(request, chain)
     context.bind(provider=provider)
-    jobs.set_external(job_id, provider, "")  # who delivered, for the console's provider health
     stored = len(done)
     for index, output in zip(missing, outputs, strict=False):
         delivered = deliver_output(
@@ -524,6 +523,7 @@ def run_generation(job_id: int) -> jobs.Outcome:
         raise jobs.PermanentJobError(
             "The image service sent no usable pictures; your credits are back in your balance."
         )
+    jobs.set_external(job_id, provider, "")  # who delivered, for the console's provider health
     return jobs.Outcome.DONE
 
 

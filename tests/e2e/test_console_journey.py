@@ -91,8 +91,9 @@ def test_admin_retries_a_failed_job_adjusts_credits_and_blocks(
         f"{len(photo_files['good'])} ", timeout=90_000
     )
     user_id, failed = _failed_request(app_server, user_email, int(model_id))
+    assert page.request.get("/admin/jobs").status == 404  # the server refuses the page itself
     page.goto("/admin/jobs")
-    expect(page.locator("#not-found")).to_contain_text("This page could not be found.")
+    expect(page.get_by_text("This page could not be found.")).to_be_visible()
     expect(page.locator("#jobs-table")).to_have_count(0)
 
     context = browser.new_context(
@@ -103,8 +104,9 @@ def test_admin_retries_a_failed_job_adjusts_credits_and_blocks(
     admin_email = new_email()
     register(admin, admin_email, name="Olga Operator")
     admin.goto("/admin")
-    expect(admin.locator("#not-found")).to_be_visible()
+    expect(admin.get_by_text("This page could not be found.")).to_be_visible()
     assert "is now an admin" in photoai_cli(app_server.env, "admin", "grant", admin_email)
+    assert admin.request.get("/admin/jobs").status == 200
     admin.goto("/admin")
     expect(admin.get_by_role("heading", name="Overview", level=1)).to_be_visible()
     expect(admin.get_by_text("Image generation success")).to_be_visible()
@@ -132,6 +134,9 @@ def test_admin_retries_a_failed_job_adjusts_credits_and_blocks(
         assert time.monotonic() < deadline, "the retried job did not finish"
         time.sleep(1)
     assert _job_status(app_server, retried) == "succeeded"
+    admin.goto("/admin/providers")
+    health = admin.locator("#providers-table tbody tr").filter(has_text="last hour")
+    expect(health.filter(has_text="demo").filter(has_text="generation")).to_contain_text("100.0 %")
 
     admin.goto("/admin/users")
     admin.fill("#query", user_email.upper())

@@ -208,16 +208,18 @@ def _mrr(s: Session) -> tuple[int, int]:
     return sum(prices.get(plan, 0) * n for plan, n in rows), sum(int(n) for _, n in rows)
 
 
+def _users_where(condition: ColumnElement[bool]) -> ColumnElement[Any]:
+    return func.count(distinct(case((condition, col(Job.user_id)))))
+
+
 def _adoption(s: Session, p: Period) -> tuple[int, int, int, int]:
-    used = lambda pattern: func.count(  # noqa: E731
-        distinct(case((~col(Job.payload).like(pattern), col(Job.user_id))))
-    )
+    payload = col(Job.payload)
     row = s.execute(
         select(
             func.count(distinct(col(Job.user_id))),
-            used(_NO_STYLE),
-            used(_NO_PACK),
-            func.count(distinct(case((col(Job.payload).like(_INSTANT), col(Job.user_id))))),
+            _users_where(~payload.like(_NO_STYLE)),
+            _users_where(~payload.like(_NO_PACK)),
+            _users_where(payload.like(_INSTANT)),
         ).where(col(Job.kind) == GENERATION, *_in(col(Job.created_at), p))
     ).one()
     return int(row[0]), int(row[1]), int(row[2]), int(row[3])
