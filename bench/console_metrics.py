@@ -3,8 +3,9 @@ PostgreSQL uses, and whether they agree with the same figures written by hand in
 
 Creates a PostgreSQL database of its own on 127.0.0.1:5432 (user postgres, trust), migrates
 it, and loads a deterministic history (generate_series, no randomness) of six months from
-2026-01-01: USERS accounts, a model and a training for three in five of them (one in ten of
-those failed), GENERATION_JOBS generation requests (one in 25 failed, one in 101 canceled,
+2026-01-01: USERS accounts registering at an even pace, a model and a training an hour after
+registering for three in five of them (one in ten of those failed), GENERATION_JOBS
+generation requests by people already registered (one in 25 failed, one in 101 canceled,
 styles, packs and Instant in fixed proportions), four pictures per succeeded request (about a
 million), and subscriptions for one account in 25. Then, for the 30 days of PERIOD, it prints:
 
@@ -91,7 +92,8 @@ LOAD = (
            '', made, now(), made + interval '5 seconds',
            made + (5 + g % 20) * interval '1 second'
     FROM (
-        SELECT g, 1 + (g::bigint * 7919) % :users AS owner,
+        -- someone who had registered by then
+        SELECT g, 1 + (g::bigint * 7919) % greatest(1, g::bigint * :users / :jobs) AS owner,
                timestamptz '2026-01-01 00:00+00' + g * (:days * interval '1 day') / :jobs
                  AS made
         FROM generate_series(1, :jobs) AS g
@@ -225,10 +227,10 @@ def compare(found: metrics.ConsoleMetrics, period: metrics.Period) -> bool:
     print(
         f"\nrates: generation success {_pct(found.generation_success)}, training completion "
         f"{_pct(found.training_completion)}, model completion {_pct(found.model_completion)}, "
-        f"subscription conversion {_pct(found.subscription_conversion)}, images per user "
-        f"{found.images_per_user:.2f}"
-        if found.images_per_user
-        else ""
+        f"subscription conversion {_pct(found.subscription_conversion)}; adoption: styles "
+        f"{_pct(found.adoption(found.style_users))}, packs {_pct(found.adoption(found.pack_users))}"
+        f", Instant {_pct(found.adoption(found.instant_users))}; images per user "
+        f"{_show(found.images_per_user)}"
     )
     return agree
 

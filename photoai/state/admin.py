@@ -25,6 +25,7 @@ from photoai.services.admin import (
 )
 from photoai.services.admin.audit import AdminError
 from photoai.state.session import SessionState
+from photoai.wording import counted
 
 Row = dict[str, str]
 JOB_KINDS = jobs_admin.KINDS
@@ -152,7 +153,7 @@ def _figures(m: metrics.ConsoleMetrics) -> list[Row]:
         (
             "Images per user",
             "—" if m.images_per_user is None else f"{m.images_per_user:.1f}",
-            f"{m.images:,} images, {m.image_users:,} users",
+            f"{counted(m.images, 'image')}, {counted(m.image_users, 'user')}",
         ),
         (
             "Image generation success",
@@ -171,7 +172,7 @@ def _figures(m: metrics.ConsoleMetrics) -> list[Row]:
             percent(m.subscription_conversion),
             f"{m.new_subscribers:,} of {m.registrations:,} new users subscribed",
         ),
-        ("MRR (now)", money, f"{m.active_subscriptions:,} paying subscriptions"),
+        ("MRR (now)", money, counted(m.active_subscriptions, "paying subscription")),
         ("Time to first image (median)", duration(m.median_seconds_to_first_image), ""),
         ("Training time (median)", duration(m.median_training_seconds), ""),
         (
