@@ -3,12 +3,13 @@
 import pytest
 import redis
 
-from photoai.services import credits, jobs
+from photoai.services import credits, jobs, training
 from photoai.services.admin import audit, jobs_admin
 from photoai.services.admin.audit import AdminError
 from photoai.services.admin.jobs_admin import JobFilter
 from tests.factories import make_user
 from tests.services.admin.support import generation_job, make_admin
+from tests.training_support import draft_with_photos, model_row, training_settings
 
 
 @pytest.fixture
@@ -97,3 +98,23 @@ def test_listing_filters_and_pages_by_id(queue_db: None) -> None:
     with pytest.raises(AdminError, match="Unknown job status"):
         jobs_admin.list_jobs(JobFilter(status="exploded"))
     assert jobs_admin.providers_seen() == ["together"]
+
+
+def test_retrying_a_failed_training_goes_through_the_models_own_retry(
+    pg: str, redis_conn: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    training_settings(monkeypatch)
+    admin_id = make_admin()
+    user_id = make_user(100)
+    model_id = draft_with_photos(user_id)
+    job_id = training.start_training(user_id, model_id)
+    jobs.fail(job_id, "trainer down")
+    assert model_row(model_id).status == "failed" and credits.balance(user_id) == 100
+    new_id = jobs_admin.retry(admin_id, job_id, "trainer is back")
+    assert model_row(model_id).status == "queued" and model_row(model_id).job_id == new_id
+    assert credits.balance(user_id) == 70 == credits.ledger_sum(user_id)
+    jobs.fail(new_id, "trainer down again")
+    with pytest.raises(AdminError, match="trained again since; retry the latest job"):
+        jobs_admin.retry(admin_id, job_id, "the old one")
+    assert jobs_admin.retry(admin_id, new_id, "once more") != new_id
+    assert credits.balance(user_id) == 70
