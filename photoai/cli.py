@@ -76,6 +76,21 @@ def grant_credits(args: argparse.Namespace) -> int:
     return 0
 
 
+def admin_role(args: argparse.Namespace) -> int:
+    """Make an account an admin of the operator console at /admin, or take the role back."""
+    from photoai.services.admin.access import set_admin
+    from photoai.services.admin.audit import AdminError
+
+    try:
+        user_id = set_admin(args.email, args.action == "grant")
+    except AdminError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    done = "is now an admin" if args.action == "grant" else "is no longer an admin"
+    print(f"Account {user_id} ({args.email}) {done}.")
+    return 0
+
+
 def serve_plan(_args: argparse.Namespace) -> int:
     """Print the run command's process plan as shell exports (Reflex state URL, workers)."""
     from photoai.serve_plan import current_plan
@@ -157,6 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
     _topology_options(layout)
     layout.add_argument("--workers", type=int, default=2, help="RQ worker processes")
     layout.set_defaults(func=procfile)
+    admin = sub.add_parser("admin", help=admin_role.__doc__)
+    admin.add_argument("action", choices=["grant", "revoke"])
+    admin.add_argument("email")
+    admin.set_defaults(func=admin_role)
     cli_billing.register(sub)
     return parser
 

@@ -62,6 +62,7 @@ class LedgerKind(StrEnum):
 
 class User(SQLModel, table=True):
     __tablename__ = "users"
+    __table_args__ = (Index("ix_users_created", "created_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(max_length=254, unique=True, index=True)
@@ -72,7 +73,10 @@ class User(SQLModel, table=True):
     # before other credits. Always between 0 and credit_balance.
     plan_credits: int = Field(default=0)
     spending_blocked: bool = Field(default=False)
+    # Operators use the console at /admin (`photoai admin grant EMAIL`).
     is_admin: bool = Field(default=False)
+    # Set by an operator: no sign-in, no session, until unblocked (see 0010).
+    blocked_at: datetime | None = None
     stripe_customer_id: str | None = Field(default=None, max_length=64, index=True)
     low_credit_notified: bool = Field(default=False)
     created_at: datetime = Field(default_factory=utcnow)
@@ -138,7 +142,10 @@ class PersonalModel(SQLModel, table=True):
     """A user's trained identity (a LoRA) or a draft collecting training photos."""
 
     __tablename__ = "personal_models"
-    __table_args__ = (Index("ix_personal_models_user_created", "user_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_personal_models_user_created", "user_id", "created_at"),
+        Index("ix_personal_models_created", "created_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="users.id")
@@ -207,6 +214,8 @@ class GeneratedImage(SQLModel, table=True):
             sqlite_where=text("favourite = 1"),
         ),
         Index("ix_generated_images_user_likeness", "user_id", "likeness", "id"),
+        # The console's metrics: pictures and picturing users of a period, from the index alone.
+        Index("ix_generated_images_created_user", "created_at", "user_id"),
         # Only deleted pictures, for the upkeep that purges them once their undo window ends.
         Index(
             "ix_generated_images_deleted",
@@ -251,6 +260,13 @@ class Job(SQLModel, table=True):
         Index("ix_jobs_status_heartbeat", "status", "heartbeat_at"),
         Index("ix_jobs_user_created", "user_id", "created_at"),
         Index("ix_jobs_provider_external", "provider", "external_id"),
+        # The console: a period's jobs of a kind, newest-first listings filtered by kind and
+        # status or by status alone.
+        Index("ix_jobs_kind_created", "kind", "created_at"),
+        Index("ix_jobs_kind_status_id", "kind", "status", "id"),
+        Index("ix_jobs_status_id", "status", "id"),
+        # Provider health: jobs finished in the last hour or day.
+        Index("ix_jobs_finished", "finished_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -352,3 +368,22 @@ class Consent(SQLModel, table=True):
     text_sha256: str = Field(max_length=64)
     summary: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     accepted_at: datetime = Field(default_factory=utcnow)
+
+
+class AuditEntry(SQLModel, table=True):
+    """One admin action: who did what to which target, why and when. Append-only: a trigger
+    refuses UPDATE and DELETE (see 0010), and no service edits a row."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_target", "target_type", "target_id", "id"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
+    # No foreign keys and no emails: the record outlives what it names, and holds ids only
+    # (an account deleted later shows as its tombstone when the log is read).
+    actor_id: int | None = None
+    action: str = Field(max_length=48)
+    target_type: str = Field(default="", max_length=16)
+    target_id: str = Field(default="", max_length=64)
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    details: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+    created_at: datetime = Field(default_factory=utcnow)

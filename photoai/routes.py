@@ -7,6 +7,15 @@ from typing import Any
 import reflex as rx
 
 from photoai.pages.account import account_page
+from photoai.pages.admin import (
+    audit_page,
+    jobs_page,
+    overview_page,
+    providers_page,
+    stripe_page,
+    user_page,
+    users_page,
+)
 from photoai.pages.auth import (
     forgot_password_page,
     login_page,
@@ -21,6 +30,15 @@ from photoai.pages.landing import landing_page
 from photoai.pages.models import model_detail_page, models_page, new_model_page
 from photoai.pages.privacy import privacy_page
 from photoai.state.account import AccountState
+from photoai.state.admin import (
+    AdminAuditState,
+    AdminJobsState,
+    AdminOverviewState,
+    AdminProvidersState,
+    AdminStripeState,
+    AdminUsersState,
+    AdminUserState,
+)
 from photoai.state.auth_forms import (
     LoginState,
     RegisterState,
@@ -65,6 +83,15 @@ PAGES: tuple[PageRoute, ...] = (
     PageRoute("/gallery", gallery_page, "Gallery", GalleryState.on_load),
     PageRoute("/billing", billing_page, "Billing", BillingState.on_load),
     PageRoute("/billing/success", billing_success_page, "Payment", BillingSuccessState.on_load),
+    PageRoute("/admin", overview_page, "Console", AdminOverviewState.on_load),
+    PageRoute("/admin/jobs", jobs_page, "Jobs · console", AdminJobsState.on_load),
+    PageRoute("/admin/users", users_page, "Users · console", AdminUsersState.on_load),
+    PageRoute("/admin/users/[user_id]", user_page, "Account · console", AdminUserState.on_load),
+    PageRoute(
+        "/admin/providers", providers_page, "Providers · console", AdminProvidersState.on_load
+    ),
+    PageRoute("/admin/stripe", stripe_page, "Stripe events · console", AdminStripeState.on_load),
+    PageRoute("/admin/audit", audit_page, "Audit log · console", AdminAuditState.on_load),
 )
 
 

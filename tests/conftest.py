@@ -24,9 +24,9 @@ from photoai.settings import PROJECT_ROOT, get_settings
 PG_ADMIN_DSN = os.environ.get("PHOTOAI_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_TEST_URL = os.environ.get("PHOTOAI_TEST_REDIS", "redis://127.0.0.1:6379/11")
 TABLES = (
-    "consents, processed_events, subscriptions, credit_entries, credit_holds, generated_images, "
-    "training_photos, personal_models, jobs, password_reset_tokens, login_tickets, "
-    "auth_sessions, pending_registrations, users"
+    "audit_log, consents, processed_events, subscriptions, credit_entries, credit_holds, "
+    "generated_images, training_photos, personal_models, jobs, password_reset_tokens, "
+    "login_tickets, auth_sessions, pending_registrations, users"
 )
 
 

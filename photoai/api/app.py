@@ -1,5 +1,5 @@
 """The Starlette app Reflex mounts itself under: our own HTTP routes come first, and the
-upload guard wraps everything, Reflex's `/_upload` included."""
+upload and console guards wrap everything, Reflex's `/_upload` and compiled pages included."""
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -12,6 +12,7 @@ from photoai.api import (
     training_webhooks,
     upload_routes,
 )
+from photoai.api.console_guard import ConsoleGuard
 from photoai.api.upload_guard import UploadGuard
 from photoai.observe.web import RequestObserver, metrics_endpoint
 from photoai.services.generation_runs import KIND as GENERATION
@@ -31,5 +32,9 @@ def build_api() -> Starlette:
     # The observer wraps the Reflex app mounted under this one too: every request gets an id.
     return Starlette(
         routes=routes,
-        middleware=[Middleware(RequestObserver, routes=routes), Middleware(UploadGuard)],
+        middleware=[
+            Middleware(RequestObserver, routes=routes),
+            Middleware(UploadGuard),
+            Middleware(ConsoleGuard),
+        ],
     )

@@ -27,6 +27,8 @@ async def complete_login(request: Request) -> Response:
             request.headers.get("user-agent", ""),
             client_address(request),
         )
+    except accounts.AccountBlocked:
+        return RedirectResponse("/login?error=blocked", status_code=303)
     except accounts.AccountError:
         return RedirectResponse("/login?error=ticket_expired", status_code=303)
     return _signed_in(new)

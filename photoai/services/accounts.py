@@ -47,12 +47,17 @@ RESET_INVALID = "This reset link is invalid or has expired. Please ask for a new
 TICKET_EXPIRED = "This sign-in link has expired. Please sign in again."
 SIGNUP_LINK_INVALID = "This sign-up link is invalid or has expired. Please register again."
 SIGNUP_LINK_USED = "This sign-up link was already used. Sign in with your email and password."
+ACCOUNT_BLOCKED = (
+    "This account is blocked by the site's operators, so it cannot sign in. "
+    "Contact support if you think this is a mistake."
+)
 # The login page shows an error named in its address only through these codes, so a crafted
 # link cannot make the site display words of someone else's choosing.
 LOGIN_PAGE_ERRORS = {
     "ticket_expired": TICKET_EXPIRED,
     "signup_link_invalid": SIGNUP_LINK_INVALID,
     "signup_link_used": SIGNUP_LINK_USED,
+    "blocked": ACCOUNT_BLOCKED,
 }
 # Sign-up emails one address receives per throttle window; more requests get the same answer
 # but send nothing, so the form cannot be used to flood someone's mailbox.
@@ -65,6 +70,10 @@ class AccountError(Exception):
 
 class SignupLinkUsed(AccountError):
     """The sign-up link worked before: the account exists, its owner should sign in."""
+
+
+class AccountBlocked(AccountError):
+    """An operator blocked the account; said only to someone who knows its password."""
 
 
 @dataclass(frozen=True)
@@ -329,6 +338,7 @@ def authenticate(email: str, password: str, client_ip: str) -> int:
         user = s.execute(select(User).where(col(User.email) == normalized)).scalar_one_or_none()
         stored_hash = user.password_hash if user else None
         user_id = user.id if user else None
+        blocked = user is not None and user.blocked_at is not None
     ok = verify_password(password, stored_hash or _dummy_hash(settings.bcrypt_rounds))
     if not ok or user_id is None:
         window = settings.login_throttle_window_seconds
@@ -336,6 +346,8 @@ def authenticate(email: str, password: str, client_ip: str) -> int:
         throttle.record_failure(ip_key, window)
         raise AccountError(BAD_LOGIN)
     throttle.clear(account_key)
+    if blocked:
+        raise AccountBlocked(ACCOUNT_BLOCKED)
     return user_id
 
 
@@ -400,6 +412,8 @@ def redeem_login_ticket(ticket: str, user_agent: str, client_ip: str) -> NewSess
         ).one_or_none()
         if row is None:
             raise AccountError(TICKET_EXPIRED)
+        if s.execute(select(col(User.blocked_at)).where(col(User.id) == row.user_id)).scalar():
+            raise AccountBlocked(ACCOUNT_BLOCKED)
         return _add_session(s, row.user_id, user_agent, client_ip, row.next_path)
 
 
@@ -439,6 +453,7 @@ def resolve_session(token: str | None) -> SessionUser | None:
                 col(AuthSession.token_hash) == token_hash(token),
                 col(AuthSession.revoked_at).is_(None),
                 col(AuthSession.expires_at) > utcnow(),
+                col(User.blocked_at).is_(None),
             )
         ).one_or_none()
     if row is None:

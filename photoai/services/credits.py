@@ -174,6 +174,71 @@ def grant(
         return entry_view(_finish_entry(s, entry_id, _add_to_balance(s, user_id, amount)))
 
 
+class AdjustmentRefused(CreditError):
+    """An operator's adjustment that would leave the balance below zero."""
+
+
+def adjust(
+    user_id: int,
+    delta: int,
+    *,
+    reference: str,
+    description: str,
+    session: Session | None = None,
+) -> EntryView:
+    """An operator's correction, up or down. A removal is one conditional UPDATE, so however
+    many run at once the balance never goes below zero: one that would is refused whole.
+    Lasting credits go first, plan credits only for what the rest cannot cover."""
+    if not isinstance(delta, int) or delta == 0:
+        raise ValueError(f"an adjustment is a non-zero integer, got {delta!r}")
+    if delta > 0:
+        return grant(
+            user_id,
+            delta,
+            kind=LedgerKind.ADJUSTMENT,
+            reference=reference,
+            description=description,
+            session=session,
+        )
+    amount = -delta
+    with use_session(session) as s:
+        entry_id = _claim_reference(
+            s,
+            user_id=user_id,
+            kind=LedgerKind.ADJUSTMENT,
+            amount=amount,
+            delta=delta,
+            reference=reference,
+            description=description,
+        )
+        if entry_id is None:
+            return entry_view(_existing(s, reference))
+        left = col(User.credit_balance) - amount
+        new_balance = s.execute(
+            update(User)
+            .where(col(User.id) == user_id, col(User.credit_balance) >= amount)
+            .values(
+                credit_balance=left,
+                plan_credits=case(
+                    (col(User.plan_credits) > left, left), else_=col(User.plan_credits)
+                ),
+            )
+            .returning(col(User.credit_balance))
+        ).scalar_one_or_none()
+        if new_balance is None:
+            current = s.execute(
+                select(col(User.credit_balance)).where(col(User.id) == user_id)
+            ).scalar_one_or_none()
+            s.rollback()
+            if current is None:
+                raise CreditError(f"Unknown user {user_id}.")
+            raise AdjustmentRefused(
+                f"Removing {counted(amount, 'credit')} would make the balance negative "
+                f"(it is {int(current):,})."
+            )
+        return entry_view(_finish_entry(s, entry_id, int(new_balance)))
+
+
 def hold(
     user_id: int,
     amount: int,

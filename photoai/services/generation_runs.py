@@ -523,6 +523,7 @@ def run_generation(job_id: int) -> jobs.Outcome:
         raise jobs.PermanentJobError(
             "The image service sent no usable pictures; your credits are back in your balance."
         )
+    jobs.set_external(job_id, provider, "")  # who delivered, for the console's provider health
     return jobs.Outcome.DONE
 
 

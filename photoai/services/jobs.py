@@ -324,7 +324,15 @@ def set_external(job_id: int, provider: str, external_id: str) -> None:
         )
 
 
-def _finish(job_id: int, status: JobStatus, error: str = "") -> bool:
+_UNFINISHED = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+def _finish(
+    job_id: int,
+    status: JobStatus,
+    error: str = "",
+    from_statuses: tuple[JobStatus, ...] = _UNFINISHED,
+) -> bool:
     """Move a job to a final state once; releases whatever credits are still held."""
     now = utcnow()
     with session_scope() as s:
@@ -332,7 +340,7 @@ def _finish(job_id: int, status: JobStatus, error: str = "") -> bool:
             update(Job)
             .where(
                 col(Job.id) == job_id,
-                col(Job.status).in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
+                col(Job.status).in_([state.value for state in from_statuses]),
             )
             .values(
                 status=status.value,
@@ -378,6 +386,12 @@ def cancel(job_id: int, user_id: int) -> bool:
     if owned is None:
         return False
     return _finish(job_id, JobStatus.CANCELED, "Canceled by you.")
+
+
+def cancel_queued(job_id: int, note: str) -> bool:
+    """An operator cancels a queued job (whoever owns it), releasing its hold; False when
+    it is not queued (a worker that claimed it first wins, and the job runs)."""
+    return _finish(job_id, JobStatus.CANCELED, note, from_statuses=(JobStatus.QUEUED,))
 
 
 def _requeue(job_id: int, error: str) -> None:

@@ -1,12 +1,15 @@
 """Steps that several browser journeys share: accounts, models and test photos."""
 
 import re
+import subprocess
+import sys
 import uuid
 from email import message_from_bytes, policy
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
+from photoai.settings import PROJECT_ROOT
 from tests import photos
 
 PASSWORD = "correct horse 9"
@@ -117,3 +120,16 @@ def give_consent(page: Page) -> None:
 
 def upload(page: Page, files: list[Path]) -> None:
     page.locator("#photos input[type=file]").set_input_files([str(f) for f in files])
+
+
+def photoai_cli(env: dict[str, str], *args: str) -> str:
+    """Run the `photoai` command against the app under test (`env`: its settings)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "photoai.cli", *args],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout

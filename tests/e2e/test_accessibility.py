@@ -13,8 +13,8 @@ from playwright.sync_api import Locator, Page, expect
 
 from photoai.services import training
 from tests.e2e.accessibility import describe, serious_violations
-from tests.e2e.conftest import shoot
-from tests.e2e.journeys import create_model, new_email, register, upload
+from tests.e2e.conftest import RunningApp, shoot
+from tests.e2e.journeys import create_model, new_email, photoai_cli, register, upload
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
@@ -75,6 +75,21 @@ def _signed_in_pages(audit: Audit, model_id: str, suffix: str) -> None:
     audit.visit("/account", f"account-{suffix}", page.locator("#current_password"))
 
 
+def _admin_pages(audit: Audit, email: str, suffix: str) -> None:
+    """The operator console, as an admin sees it."""
+    page = audit.page
+    audit.visit("/admin", f"admin-overview-{suffix}", page.locator(".recharts-surface"))
+    audit.visit("/admin/jobs", f"admin-jobs-{suffix}", page.locator("#jobs-table tbody tr"))
+    audit.visit("/admin/users", f"admin-users-{suffix}", page.locator("#users-table tbody tr"))
+    page.fill("#query", email)
+    page.get_by_role("button", name="Search").click()
+    page.get_by_role("link", name=email).click()
+    audit.check(f"admin-user-{suffix}", page.locator("#ledger-table tbody tr"))
+    audit.visit("/admin/providers", f"admin-providers-{suffix}", page.locator("#providers-table"))
+    audit.visit("/admin/stripe", f"admin-stripe-{suffix}", page.locator("#stripe-table"))
+    audit.visit("/admin/audit", f"admin-audit-{suffix}", page.locator("#audit-table tbody tr"))
+
+
 def _check_phone_layout(page: Page) -> None:
     """The bar stays one row at every width; on a phone the menu opens by keyboard and every
     aspect ratio is on screen."""
@@ -131,7 +146,7 @@ def _check_wording(page: Page, model_id: str, pictures: int) -> None:
 
 
 def test_every_page_is_accessible_on_desktop_and_phone(
-    page: Page, photo_files: dict[str, list[Path]]
+    page: Page, app_server: RunningApp, photo_files: dict[str, list[Path]]
 ) -> None:
     audit = Audit(page)
     _public_pages(audit, "desktop")
@@ -139,7 +154,8 @@ def test_every_page_is_accessible_on_desktop_and_phone(
     _public_pages(audit, "phone")
     page.set_viewport_size(DESKTOP)
 
-    register(page, new_email())
+    email = new_email()
+    register(page, email)
     page.goto("/generate")
     expect(_heading(page, "Your requests")).to_be_visible()
     first_visit_empty = page.get_by_test_id("recent-empty").count()
@@ -163,6 +179,11 @@ def test_every_page_is_accessible_on_desktop_and_phone(
     page.set_viewport_size(PHONE)
     _signed_in_pages(audit, model_id, "phone")
     _check_phone_layout(page)
+    page.set_viewport_size(DESKTOP)
+    photoai_cli(app_server.env, "admin", "grant", email)
+    _admin_pages(audit, email, "desktop")
+    page.set_viewport_size(PHONE)
+    _admin_pages(audit, email, "phone")
     page.set_viewport_size(DESKTOP)
     audit.assert_clean()
 

@@ -232,3 +232,20 @@ def test_parallel_spending_and_renewals_keep_the_plan_pool_exact_on_postgresql(p
     print(f"plan pool race: charged={charged} expired={expired} balance={credits.balance(uid)}")
     assert credits.balance(uid) == 100 + 4 * 120 - charged - expired
     assert_consistent(uid)
+
+
+def test_adjustments_remove_lasting_credits_first_and_never_go_negative(any_db: str) -> None:
+    uid = make_user(10)
+    credits.start_plan_period(uid, 20, keep_at_most=0, reference="plan:1")
+    assert (credits.balance(uid), credits.plan_credits(uid)) == (30, 20)
+    removed = credits.adjust(uid, -15, reference="adj:1", description="correction")
+    assert (removed.kind, removed.delta, removed.balance_after) == ("adjustment", -15, 15)
+    assert credits.plan_credits(uid) == 15  # the 10 lasting credits went first
+    with pytest.raises(credits.AdjustmentRefused, match="balance negative \\(it is 15\\)"):
+        credits.adjust(uid, -16, reference="adj:2", description="too much")
+    assert credits.adjust(uid, -15, reference="adj:1", description="again").id == removed.id
+    added = credits.adjust(uid, 4, reference="adj:3", description="goodwill")
+    assert added.balance_after == 19 and credits.plan_credits(uid) == 15
+    with pytest.raises(ValueError):
+        credits.adjust(uid, 0, reference="adj:4", description="nothing")
+    assert_consistent(uid)
