@@ -1,6 +1,6 @@
 """Stripe events this installation received and applied, newest first.
 
-`processed_events` holds an event once its effect committed (billing_sync claims it in the
+`processed_events` holds an event once its effect committed (billing.sync claims it in the
 same transaction), so every row listed here was applied exactly once, whether it came by
 webhook or through `photoai billing reconcile`. Events of types we do not handle are
 acknowledged and not kept. Deliveries refused (bad signature) or failed
@@ -16,7 +16,7 @@ from sqlmodel import col
 
 from photoai.db import session_scope
 from photoai.models import ProcessedEvent
-from photoai.services.billing_sync import SOURCE
+from photoai.services.billing.sync import SOURCE
 
 
 @dataclass(frozen=True)
