@@ -21,6 +21,14 @@ listens to the same Redis job-event channels the backends listen to and times ea
 its arrival there until the page's request list shows that status (the page must be open on
 Generate at that moment; changes it shows while elsewhere are not counted).
 
+`--idle` measures what watching costs instead: each user has a model in training (no worker
+touches it, so nothing changes), opens the Models page, which then follows the user's job
+events, and stays; the server CPU is measured over `--seconds` once every page is loaded.
+
+`--cpu-per pick` (a state-only event) or `--cpu-per models` (opening Models: one database
+session) sends only that event, once every page is loaded, and divides the server CPU over
+that phase by the number of events: the CPU one such event costs (a mean, queries included).
+
 `--url` may be repeated: users are spread over the backends round-robin. Prints p50/p95/p99 per
 event type, errors, and the CPU and RSS of the server processes (those listening on the target
 ports and their whole process trees, plus any `--pid` given, e.g. workers) over the run.
@@ -178,17 +186,17 @@ class User:
         await self.send(label, NAVIGATE, {}, _hydrated)
 
 
-def _ready_demo_model(user_id: int) -> None:
-    """A trained demo model to generate from, written directly: training one per bench user
-    through the photo checks would take longer than the run."""
+def _demo_model(user_id: int, status: ModelStatus) -> None:
+    """A demo model written directly: training one per bench user through the photo checks
+    would take longer than the run. READY to generate from; TRAINING to be watched."""
     with session_scope() as s:
         s.add(
             PersonalModel(
                 user_id=user_id,
                 name="Bench",
-                status=ModelStatus.READY.value,
+                status=status.value,
                 provider="demo",
-                trained_at=utcnow(),
+                trained_at=utcnow() if status == ModelStatus.READY else None,
             )
         )
 
@@ -209,10 +217,10 @@ async def _follow_job_events(users: dict[int, User]) -> None:
         await client.aclose()
 
 
-async def _sign_in(base: str, email: str) -> tuple[int, str]:
+async def _sign_in(base: str, email: str, model: ModelStatus) -> tuple[int, str]:
     """Create the account and sign it in through the ticket route, as the login form does."""
     uid = await asyncio.to_thread(accounts.register, email, uuid.uuid4().hex)
-    await asyncio.to_thread(_ready_demo_model, uid)
+    await asyncio.to_thread(_demo_model, uid, model)
     ticket = await asyncio.to_thread(accounts.create_login_ticket, uid, "/dashboard")
     async with httpx.AsyncClient(base_url=base) as client:
         answer = await client.get("/auth/complete", params={"ticket": ticket})
@@ -247,6 +255,41 @@ async def _run_user(
             await step()
             await asyncio.sleep(pace * rng.uniform(0.5, 1.5))
     await user.sio.disconnect()
+
+
+async def _one_kind(
+    users: list[User], args: argparse.Namespace, urls: list[str], style_ids: list[str]
+) -> None:
+    """Only one kind of event, after every page is loaded: the server CPU each one costs."""
+    pick = args.cpu_per == "pick"
+    label = "pick a style" if pick else "open Models"
+    await asyncio.gather(*(u.load_page() for u in users))
+    if pick:
+        await asyncio.gather(*(u.navigate("open Generate", "/generate") for u in users))
+    procs = _server_processes(urls, args.pid)
+    cpu_before = _cpu_seconds(procs)
+    done_before = len(users[0].results.latencies[label])
+    started = time.monotonic()
+    deadline = started + args.seconds
+
+    async def loop(user: User) -> None:
+        rng = random.Random()
+        await asyncio.sleep(rng.uniform(0, args.pace))
+        while time.monotonic() < deadline:
+            if pick:
+                style = {"style_id": rng.choice(style_ids)}
+                await user.send(label, PICK_STYLE, style, _style_shown)
+            else:
+                await user.navigate(label, "/models")
+            await asyncio.sleep(args.pace * rng.uniform(0.5, 1.5))
+
+    await asyncio.gather(*(loop(u) for u in users))
+    wall = time.monotonic() - started
+    cpu = _cpu_seconds(procs) - cpu_before
+    done = len(users[0].results.latencies[label]) - done_before
+    _print_table(users[0].results, len(users), wall, cpu, _rss_mb(procs))
+    print(f"server CPU per '{label}': {cpu / max(done, 1) * 1000:.2f} ms ({done} events)")
+    await asyncio.gather(*(u.sio.disconnect() for u in users), return_exceptions=True)
 
 
 def _server_processes(urls: list[str], pids: list[int]) -> list[psutil.Process]:
@@ -316,20 +359,49 @@ def _print_table(results: Results, users: int, wall: float, cpu: float, rss: flo
     )
 
 
+async def _idle(users: list[User], seconds: float, urls: list[str], pids: list[int]) -> None:
+    """Every user on a Models page that follows a training nobody advances: the cost of
+    watching while nothing changes."""
+    for user in users:
+        user.path = "/models"
+    await asyncio.gather(*(u.load_page() for u in users))
+    await asyncio.sleep(5.0)  # the pages' followers start and settle
+    procs = _server_processes(urls, pids)
+    cpu_before = _cpu_seconds(procs)
+    started = time.monotonic()
+    await asyncio.sleep(seconds)
+    wall = time.monotonic() - started
+    cpu = _cpu_seconds(procs) - cpu_before
+    connected = sum(1 for u in users if u.sio.connected)
+    print(
+        f"\n{len(users)} idle users ({connected} connected), each watching a training, {wall:.0f}"
+        f" s: server CPU {cpu / wall * 100:.1f} % of one core; RSS {_rss_mb(procs):.0f} MB"
+    )
+    await asyncio.gather(*(u.sio.disconnect() for u in users), return_exceptions=True)
+
+
 async def main(args: argparse.Namespace) -> None:
     urls = [u.rstrip("/") for u in args.url]
     results = Results()
     run = uuid.uuid4().hex[:8]
+    model = ModelStatus.TRAINING if args.idle else ModelStatus.READY
     users = []
     for i in range(args.users):
-        uid, cookie = await _sign_in(urls[i % len(urls)], f"bench-{run}-{i}@example.com")
-        users.append(User(urls[i % len(urls)], uid, cookie, results))
+        base = urls[i % len(urls)]
+        uid, cookie = await _sign_in(base, f"bench-{run}-{i}@example.com", model)
+        users.append(User(base, uid, cookie, results))
+    style_ids = [s.id for s in styles.STYLES]
+    if args.idle:
+        await _idle(users, args.seconds, urls, args.pid)
+        return
+    if args.cpu_per:
+        await _one_kind(users, args, urls, style_ids)
+        return
     pushes = asyncio.create_task(_follow_job_events({u.user_id: u for u in users}))
     procs = _server_processes(urls, args.pid)
     cpu_before = _cpu_seconds(procs)
     started = time.monotonic()
     deadline = started + args.seconds
-    style_ids = [s.id for s in styles.STYLES]
     await asyncio.gather(
         *(_run_user(u, deadline, args.pace, style_ids, args.submit_every) for u in users),
         return_exceptions=True,
@@ -350,6 +422,12 @@ def parse_args() -> argparse.Namespace:
         type=int,
         default=5,
         help="submit a generation in the first round and every this many rounds (0: never)",
+    )
+    parser.add_argument(
+        "--idle", action="store_true", help="measure idle watchers instead (see above)"
+    )
+    parser.add_argument(
+        "--cpu-per", choices=["pick", "models"], help="only this event: its server CPU each"
     )
     parser.add_argument("--pid", type=int, action="append", default=[], help="also measure")
     args = parser.parse_args()

@@ -77,6 +77,7 @@ def read_page(
         return read_queue(user_id), generation.sources(user_id), image
 
 
+# The same for everyone: compiled into the page, not kept in each tab's state.
 STYLE_CARDS = [
     {"id": s.id, "name": s.name, "description": s.description, "preview": s.preview_path}
     for s in styles.STYLES
@@ -100,8 +101,6 @@ def source_label(option: generation.SourceOption) -> str:
 class GenerateState(SessionState):
     sources: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     source: rx.Field[str] = rx.field("")
-    style_cards: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
-    pack_cards: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     style_id: rx.Field[str] = rx.field("")
     pack_id: rx.Field[str] = rx.field("")
     prompt: rx.Field[str] = rx.field("")
@@ -205,9 +204,6 @@ class GenerateState(SessionState):
             self.sources = sources
         if self.source not in {o.value for o in options}:
             self.source = options[0].value if options else ""
-        if not self.style_cards:  # the same for everyone: sent once per tab
-            self.style_cards = STYLE_CARDS
-            self.pack_cards = PACK_CARDS
         if image is not None:
             self._prefill_from(image)
         self._update_cost()

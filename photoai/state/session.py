@@ -75,10 +75,13 @@ class SessionState(rx.State):
         self._show_profile(await asyncio.to_thread(accounts.get_profile, user.user_id))
 
     def _show_profile(self, profile: accounts.Profile) -> None:
-        self.signed_in = True
-        self.user_name = profile.name
-        self.user_email = profile.email
-        self.balance = profile.credit_balance
+        """Assign only what changed: an untouched state is neither saved nor sent again."""
+        shown = (self.signed_in, self.user_name, self.user_email, self.balance)
+        if shown != (True, profile.name, profile.email, profile.credit_balance):
+            self.signed_in = True
+            self.user_name = profile.name
+            self.user_email = profile.email
+            self.balance = profile.credit_balance
 
     async def _ensure_signed_in(self) -> EventSpec | None:
         """Signed-out visitors go to login, and come back here afterwards."""
