@@ -222,7 +222,7 @@ async def _sign_in(base: str, email: str, model: ModelStatus) -> tuple[int, str]
     uid = await asyncio.to_thread(accounts.register, email, uuid.uuid4().hex)
     await asyncio.to_thread(_demo_model, uid, model)
     ticket = await asyncio.to_thread(accounts.create_login_ticket, uid, "/dashboard")
-    async with httpx.AsyncClient(base_url=base) as client:
+    async with httpx.AsyncClient(base_url=base, timeout=EVENT_TIMEOUT_SECONDS) as client:
         answer = await client.get("/auth/complete", params={"ticket": ticket})
     if answer.status_code >= 400 or not answer.cookies:
         raise RuntimeError(f"sign-in failed for {email}: HTTP {answer.status_code}")

@@ -15,13 +15,12 @@ import redis.asyncio as aioredis
 from sqlalchemy import event
 from sqlmodel import Session
 
-from photoai.services.redis_conn import get_redis, report_failure
+from photoai.services.redis_conn import COMMAND_TIMEOUT_SECONDS, get_redis, report_failure
 from photoai.settings import get_settings
 
 log = logging.getLogger(__name__)
 
 KEY_TTL_SECONDS = 24 * 3600  # a counter outlives no idle session by more than a day
-TIMEOUT_SECONDS = 0.5
 
 _clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis]" = (
     weakref.WeakKeyDictionary()
@@ -39,8 +38,12 @@ def _client() -> aioredis.Redis | None:
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None:
+        # Not shorter: on a busy event loop a short timeout fires while Redis is fine, and
+        # every such check then costs a database query.
         client = aioredis.Redis.from_url(
-            url, socket_connect_timeout=TIMEOUT_SECONDS, socket_timeout=TIMEOUT_SECONDS
+            url,
+            socket_connect_timeout=COMMAND_TIMEOUT_SECONDS,
+            socket_timeout=COMMAND_TIMEOUT_SECONDS,
         )
         _clients[loop] = client
     return client
