@@ -7,6 +7,7 @@ connection pool is never shared between processes.
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import event
@@ -19,6 +20,7 @@ from photoai.settings import get_settings
 _engine: Engine | None = None
 _engine_pid: int | None = None
 _engine_url: str | None = None
+_shared: ContextVar[Session | None] = ContextVar("photoai_shared_session", default=None)
 
 
 def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -57,7 +59,12 @@ def get_engine() -> Engine:
 
 @contextmanager
 def session_scope() -> Iterator[Session]:
-    """A session that commits on success and rolls back on any error."""
+    """A session that commits on success and rolls back on any error; inside `one_session`
+    it is that block's session, which commits or rolls back when the block ends."""
+    shared = _shared.get()
+    if shared is not None:
+        yield shared
+        return
     with Session(get_engine(), expire_on_commit=False) as session:
         try:
             yield session
@@ -65,6 +72,23 @@ def session_scope() -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+@contextmanager
+def one_session() -> Iterator[Session]:
+    """Every service call inside the block uses one session: a page that reads its data
+    through several services checks out one connection (one pre-ping, one transaction)
+    instead of one per call. Meant for reads: an error inside rolls the whole block back."""
+    shared = _shared.get()
+    if shared is not None:
+        yield shared
+        return
+    with session_scope() as session:
+        token = _shared.set(session)
+        try:
+            yield session
+        finally:
+            _shared.reset(token)
 
 
 @contextmanager

@@ -40,12 +40,6 @@ def demo_badge(flag: rx.Var[str]) -> rx.Component:
     )
 
 
-def live_ticker(active: rx.Var[bool], on_tick: Any) -> rx.Component:
-    """Re-reads the page's data every 2 s, only while something is running (the account
-    page's export; job pages are pushed to instead, see `photoai.state.live_jobs`)."""
-    return rx.cond(active, rx.moment(interval=2000, on_change=on_tick, display="none"))
-
-
 def progress_line(model: ObjectVar[dict[str, str]]) -> rx.Component:
     """The bar needs a number: a text value makes Radix log an error and animate blindly."""
     return rx.cond(

@@ -11,7 +11,6 @@ from photoai.components.forms import (
     submit_form,
 )
 from photoai.components.layout import app_page
-from photoai.components.model_cards import live_ticker
 from photoai.state.account import AccountState
 
 
@@ -125,7 +124,6 @@ def _export_card() -> rx.Component:
                 spacing="3",
                 wrap="wrap",
             ),
-            live_ticker(AccountState.export_running, AccountState.export_tick),
             spacing="3",
             width="100%",
         ),

@@ -14,7 +14,7 @@ from photoai.components.forms import (
 from photoai.components.layout import app_page
 from photoai.components.wording import counted, noun_for
 from photoai.services.generation import ASPECT_RATIOS, MAX_IMAGES_PER_REQUEST
-from photoai.state.generate import GenerateState
+from photoai.state.generate import PACK_CARDS, STYLE_CARDS, GenerateState
 
 QUEUE_COLOURS: list[tuple[str, str]] = [
     ("queued", "amber"),
@@ -335,13 +335,13 @@ def generate_page() -> rx.Component:
             color=rx.color("gray", 11),
         ),
         rx.grid(
-            rx.foreach(GenerateState.pack_cards, _pack_card),
+            rx.foreach(rx.Var.create(PACK_CARDS), _pack_card),
             columns=rx.breakpoints(initial="1", sm="2", md="4"),
             spacing="3",
             width="100%",
         ),
         rx.grid(
-            rx.foreach(GenerateState.style_cards, _style_card),
+            rx.foreach(rx.Var.create(STYLE_CARDS), _style_card),
             columns=rx.breakpoints(initial="2", sm="3", md="4", lg="6"),
             spacing="3",
             width="100%",

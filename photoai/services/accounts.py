@@ -13,7 +13,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from urllib.parse import urlsplit
 
@@ -32,7 +32,7 @@ from photoai.models import (
     User,
     utcnow,
 )
-from photoai.services import analytics, credits, throttle
+from photoai.services import analytics, credits, session_epochs, throttle
 from photoai.services.email import send_email
 from photoai.settings import get_settings
 
@@ -443,11 +443,23 @@ def _add_session(
 
 def resolve_session(token: str | None) -> SessionUser | None:
     """The user behind a session token, or None if it is unknown, expired or revoked."""
+    found = resolve_session_until(token)
+    return found[0] if found else None
+
+
+def resolve_session_until(token: str | None) -> tuple[SessionUser, float] | None:
+    """The user behind a session token and when the session expires (unix time)."""
     if not token or len(token) > 200:
         return None
     with session_scope() as s:
         row = s.execute(
-            select(col(AuthSession.id), col(User.id), col(User.email), col(User.name))
+            select(
+                col(AuthSession.id),
+                col(User.id),
+                col(User.email),
+                col(User.name),
+                col(AuthSession.expires_at),
+            )
             .join(User, col(User.id) == col(AuthSession.user_id))
             .where(
                 col(AuthSession.token_hash) == token_hash(token),
@@ -458,16 +470,21 @@ def resolve_session(token: str | None) -> SessionUser | None:
         ).one_or_none()
     if row is None:
         return None
-    return SessionUser(user_id=row[1], session_id=row[0], email=row[2], name=row[3])
+    user = SessionUser(user_id=row[1], session_id=row[0], email=row[2], name=row[3])
+    expires_at: datetime = row[4]
+    # SQLite hands back naive datetimes; every stored time is UTC
+    return user, (expires_at if expires_at.tzinfo else expires_at.replace(tzinfo=UTC)).timestamp()
 
 
 def revoke_session(token: str) -> None:
     with session_scope() as s:
-        s.execute(
+        revoked = s.execute(
             update(AuthSession)
             .where(col(AuthSession.token_hash) == token_hash(token))
             .values(revoked_at=utcnow())
+            .returning(col(AuthSession.token_hash))
         )
+        session_epochs.bump_after_commit(s, list(revoked.scalars()))
 
 
 def revoke_all_sessions(user_id: int, *, except_session_id: int | None = None) -> int:
@@ -478,8 +495,13 @@ def revoke_all_sessions(user_id: int, *, except_session_id: int | None = None) -
         )
         if except_session_id is not None:
             query = query.where(col(AuthSession.id) != except_session_id)
-        result = s.execute(query.values(revoked_at=utcnow()))
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        revoked = list(
+            s.execute(
+                query.values(revoked_at=utcnow()).returning(col(AuthSession.token_hash))
+            ).scalars()
+        )
+        session_epochs.bump_after_commit(s, revoked)
+        return len(revoked)
 
 
 def get_profile(user_id: int) -> Profile:

@@ -5,10 +5,18 @@ import asyncio
 import reflex as rx
 from reflex.event import EventSpec
 
-from photoai.services import credit_history
+from photoai import db
+from photoai.services import accounts, credit_history
 from photoai.services.billing import stripe_api
+from photoai.services.credits import EntryView
 from photoai.state.display import ledger_row, photo_range
 from photoai.state.session import SessionState
+
+
+def _read(user_id: int) -> tuple[accounts.Profile, list[EntryView]]:
+    """The profile and the latest credit movements in one database session."""
+    with db.one_session():
+        return accounts.get_profile(user_id), credit_history.history(user_id, limit=5)
 
 
 class DashboardState(SessionState):
@@ -22,8 +30,8 @@ class DashboardState(SessionState):
         user = await self._current_user()
         if user is None:
             return self._login_redirect()
-        await self._refresh_profile(user)
-        entries = await asyncio.to_thread(credit_history.history, user.user_id, limit=5)
+        profile, entries = await asyncio.to_thread(_read, user.user_id)
+        self._show_profile(profile)
         self.recent = [ledger_row(e) for e in entries]
         self.photo_range = photo_range()
         self.billing_on = stripe_api.billing_enabled()

@@ -8,12 +8,14 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import reflex as rx
 from reflex.event import EventSpec
 
+from photoai import db
 from photoai.services import accounts, credits, gallery, generation, styles
-from photoai.services.gallery import GalleryPage
+from photoai.services.gallery import GalleryPage, ImageView
 from photoai.services.generation import GenerationOptions, RequestView
 from photoai.services.queue import QueueUnavailable
 from photoai.state import live_jobs
@@ -42,6 +44,55 @@ def request_row(view: RequestView) -> dict[str, str]:
     }
 
 
+@dataclass(frozen=True)
+class QueueData:
+    """What the page shows of the user's work: requests, newest pictures, the balance."""
+
+    views: list[RequestView]
+    latest: GalleryPage
+    profile: accounts.Profile
+
+
+def read_queue(user_id: int) -> QueueData:
+    """Requests, pictures and balance in one database session (run in a thread)."""
+    with db.one_session():
+        return QueueData(
+            generation.recent_requests(user_id, 10),
+            gallery.page(user_id, limit=RECENT_IMAGES),
+            accounts.get_profile(user_id),
+        )
+
+
+def read_page(
+    user_id: int, from_image: int | None
+) -> tuple[QueueData, list[generation.SourceOption], ImageView | None]:
+    """Everything the page load needs, in one database session (run in a thread)."""
+    with db.one_session():
+        image = None
+        if from_image is not None:
+            try:
+                image = gallery.get_image(user_id, from_image)
+            except gallery.GalleryError:
+                image = None
+        return read_queue(user_id), generation.sources(user_id), image
+
+
+# The same for everyone: compiled into the page, not kept in each tab's state.
+STYLE_CARDS = [
+    {"id": s.id, "name": s.name, "description": s.description, "preview": s.preview_path}
+    for s in styles.STYLES
+]
+PACK_CARDS = [
+    {
+        "id": p.id,
+        "name": p.name,
+        "styles": ", ".join(s.name for s in styles.pack_styles(p)),
+        "size": str(len(p.style_ids)),
+    }
+    for p in styles.PACKS
+]
+
+
 def source_label(option: generation.SourceOption) -> str:
     """The name in the "Who" list; one marker says a demo source makes no real AI picture."""
     return f"{option.label} (demo)" if option.is_demo else option.label
@@ -50,8 +101,6 @@ def source_label(option: generation.SourceOption) -> str:
 class GenerateState(SessionState):
     sources: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     source: rx.Field[str] = rx.field("")
-    style_cards: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
-    pack_cards: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     style_id: rx.Field[str] = rx.field("")
     pack_id: rx.Field[str] = rx.field("")
     prompt: rx.Field[str] = rx.field("")
@@ -94,23 +143,21 @@ class GenerateState(SessionState):
             negative_prompt=self.negative_prompt,
         )
 
-    @staticmethod
-    async def _read_queue(user_id: int) -> tuple[list[RequestView], GalleryPage]:
-        views, latest = await asyncio.gather(
-            asyncio.to_thread(generation.recent_requests, user_id, 10),
-            asyncio.to_thread(gallery.page, user_id, limit=RECENT_IMAGES),
-        )
-        return views, latest
-
-    def _show_queue(self, views: list[RequestView], latest: GalleryPage) -> None:
-        self.requests = [request_row(v) for v in views]
-        self.recent = [
+    def _show_queue(self, data: QueueData) -> None:
+        """Assign only what changed: an unchanged list is not sent to the browser again."""
+        requests = [request_row(v) for v in data.views]
+        recent = [
             {"id": str(i.id), "thumb": i.thumb_url, "alt": i.alt, "flagged": str(i.flagged)}
-            for i in latest.items
+            for i in data.latest.items
         ]
+        if requests != self.requests:
+            self.requests = requests
+        if recent != self.recent:
+            self.recent = recent
+        self._show_profile(data.profile)
 
     async def _refresh_queue(self, user_id: int) -> None:
-        self._show_queue(*await self._read_queue(user_id))
+        self._show_queue(await asyncio.to_thread(read_queue, user_id))
 
     def _follow(self, restart: bool = False) -> EventSpec | None:
         """Start following the user's jobs while any is active (one follower per tab)."""
@@ -128,20 +175,13 @@ class GenerateState(SessionState):
         async with self:
             token = self._session_token()
 
-        async def load(
-            user_id: int,
-        ) -> tuple[list[RequestView], GalleryPage, accounts.Profile]:
-            (views, latest), profile = await asyncio.gather(
-                self._read_queue(user_id), asyncio.to_thread(accounts.get_profile, user_id)
-            )
-            return views, latest, profile
+        async def load(user_id: int) -> QueueData:
+            return await asyncio.to_thread(read_queue, user_id)
 
-        def show(data: tuple[list[RequestView], GalleryPage, accounts.Profile]) -> bool:
+        def show(data: QueueData) -> bool:
             if self._watch_id != watch_id:
                 return False
-            views, latest, profile = data
-            self._show_queue(views, latest)
-            self.balance = profile.credit_balance
+            self._show_queue(data)
             self._watch_alive_at = time.time()
             if not self.any_active:
                 self._watch_id = ""
@@ -154,39 +194,24 @@ class GenerateState(SessionState):
         user = await self._current_user()
         if user is None:
             return self._login_redirect()
-        await self._refresh_profile(user)
         self.error = self.notice = ""
         self.need_credits = self.busy = False
-        options = await asyncio.to_thread(generation.sources, user.user_id)
-        self.sources = [{"value": o.value, "label": source_label(o)} for o in options]
+        again = self.router.url.query_parameters.get("from", "")
+        from_image = int(again) if again.isdigit() and len(again) < 12 else None
+        queue, options, image = await asyncio.to_thread(read_page, user.user_id, from_image)
+        sources = [{"value": o.value, "label": source_label(o)} for o in options]
+        if sources != self.sources:
+            self.sources = sources
         if self.source not in {o.value for o in options}:
             self.source = options[0].value if options else ""
-        self.style_cards = [
-            {"id": s.id, "name": s.name, "description": s.description, "preview": s.preview_path}
-            for s in styles.STYLES
-        ]
-        self.pack_cards = [
-            {
-                "id": p.id,
-                "name": p.name,
-                "styles": ", ".join(s.name for s in styles.pack_styles(p)),
-                "size": str(len(p.style_ids)),
-            }
-            for p in styles.PACKS
-        ]
-        again = self.router.url.query_parameters.get("from", "")
-        if again.isdigit():
-            await self._prefill_from(user.user_id, int(again))
+        if image is not None:
+            self._prefill_from(image)
         self._update_cost()
-        await self._refresh_queue(user.user_id)
+        self._show_queue(queue)
         return self._follow(restart=True)
 
-    async def _prefill_from(self, user_id: int, image_id: int) -> None:
+    def _prefill_from(self, image: ImageView) -> None:
         """Copy a picture's settings, for "Generate again with these settings"."""
-        try:
-            image = await asyncio.to_thread(gallery.get_image, user_id, image_id)
-        except gallery.GalleryError:
-            return
         self.prompt = image.prompt
         self.style_id, self.pack_id = image.style_id, ""
         self.negative_prompt = image.negative_prompt
@@ -249,7 +274,6 @@ class GenerateState(SessionState):
                 f"{len(job_ids)} requests queued." if len(job_ids) > 1 else "Request queued."
             )
         self.busy = False
-        await self._refresh_profile(user)
         await self._refresh_queue(user.user_id)
         yield self._follow()
 
@@ -262,6 +286,5 @@ class GenerateState(SessionState):
             generation.cancel, user.user_id, int(job_id)
         ):
             self.error = "Only a request still waiting in the queue can be canceled."
-        await self._refresh_profile(user)
         await self._refresh_queue(user.user_id)
         return None

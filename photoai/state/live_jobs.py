@@ -5,8 +5,9 @@ page's data when an event arrives (a burst is read once) and never while nothing
 except for a re-read every `RECHECK_SECONDS` that covers an event lost while Redis reconnected.
 It ends by itself once nothing runs any more, when a newer task replaced it (each task has an
 id kept in the state: the newest wins), or when the tab's session no longer resolves (a
-revocation stops it at the next re-read). The database is read outside the state lock; only
-the assignment holds it.
+revocation stops it at the next re-read; the session is re-checked through its revocation
+epoch, `photoai.services.session_check`, not the database). The database is read outside the
+state lock; only the assignment holds it.
 """
 
 import asyncio
@@ -17,7 +18,7 @@ from typing import Any, TypeVar
 
 import reflex as rx
 
-from photoai.services import accounts, job_events
+from photoai.services import job_events, session_check
 
 RECHECK_SECONDS = 90.0
 BURST_SECONDS = 0.05
@@ -43,15 +44,17 @@ async def follow_jobs(
 ) -> None:
     """Re-read with `load(user_id)` (no lock held) and apply with `show` (under the state
     lock) at start and after each job event; `show` says whether to go on following."""
-    user = await asyncio.to_thread(accounts.resolve_session, session_token)
-    if user is None:
+    first = await session_check.check(session_token, None)
+    if first is None:
         return
-    async with job_events.listen(user.user_id) as events:
+    user_id, known = first.user.user_id, first
+    async with job_events.listen(user_id) as events:
         while True:
-            again = await asyncio.to_thread(accounts.resolve_session, session_token)
-            if again is None or again.user_id != user.user_id:
+            again = await session_check.check(session_token, known)
+            if again is None or again.user.user_id != user_id:
                 return
-            data = await load(user.user_id)
+            known = again
+            data = await load(user_id)
             locked: Any = state  # a background event's state is an async context manager
             async with locked:
                 if not show(data):

@@ -15,7 +15,8 @@ from typing import Any
 import reflex as rx
 from reflex.event import EventSpec
 
-from photoai.services import credits, direct_uploads, training
+from photoai import db
+from photoai.services import accounts, credits, direct_uploads, training
 from photoai.services.photo_decode import check_pool
 from photoai.services.privacy import consent, retention
 from photoai.services.queue import QueueUnavailable
@@ -112,6 +113,12 @@ def _retention_note(view: ModelView) -> str:
     )
 
 
+def _read_list(user_id: int) -> tuple[accounts.Profile, list[ModelView]]:
+    """The navigation bar's profile and the user's models in one database session."""
+    with db.one_session():
+        return accounts.get_profile(user_id), training.list_models(user_id)
+
+
 class ModelsState(SessionState):
     models: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     loaded: rx.Field[bool] = rx.field(False)
@@ -123,17 +130,21 @@ class ModelsState(SessionState):
         return any(m["status"] in ACTIVE for m in self.models)
 
     def _show(self, views: list[ModelView]) -> None:
-        self.models = [model_row(v) for v in views]
-        self.photo_range = photo_range()
-        self.loaded = True
+        models = [model_row(v) for v in views]
+        if models != self.models:  # an unchanged list is not sent to the browser again
+            self.models = models
+        if not self.loaded:
+            self.photo_range = photo_range()
+            self.loaded = True
 
     @rx.event
     async def on_load(self) -> EventSpec | None:
         user = await self._current_user()
         if user is None:
             return self._login_redirect()
-        await self._refresh_profile(user)
-        self._show(await asyncio.to_thread(training.list_models, user.user_id))
+        profile, views = await asyncio.to_thread(_read_list, user.user_id)
+        self._show_profile(profile)
+        self._show(views)
         if not self.any_active:
             return None
         self._watch_id = live_jobs.new_watch_id()
@@ -192,6 +203,25 @@ class NewModelState(SessionState):
         yield rx.redirect(f"/models/{model_id}")
 
 
+def _read_detail(user_id: int, model_id: int | None) -> tuple[ModelDetail | None, bool]:
+    """A model and whether its owner consented, in one database session."""
+    with db.one_session():
+        try:
+            if model_id is None:
+                raise training.TrainingError("Model not found.")
+            detail = training.get_model(user_id, model_id)
+        except training.TrainingError:
+            return None, False
+        return detail, not detail.can_edit_photos or consent.has_consented(user_id)
+
+
+def _read_detail_page(
+    user_id: int, model_id: int | None
+) -> tuple[accounts.Profile, tuple[ModelDetail | None, bool]]:
+    with db.one_session():
+        return accounts.get_profile(user_id), _read_detail(user_id, model_id)
+
+
 class ModelDetailState(SessionState):
     model: rx.Field[dict[str, str]] = rx.field(default_factory=dict)
     photos: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
@@ -230,16 +260,7 @@ class ModelDetailState(SessionState):
     @staticmethod
     async def _read(user_id: int, model_id: int | None) -> tuple[ModelDetail | None, bool]:
         """The model (None: not this user's, or gone) and whether the user consented."""
-        try:
-            if model_id is None:
-                raise training.TrainingError("Model not found.")
-            detail = await asyncio.to_thread(training.get_model, user_id, model_id)
-        except training.TrainingError:
-            return None, False
-        consented = True
-        if detail.can_edit_photos:
-            consented = await asyncio.to_thread(consent.has_consented, user_id)
-        return detail, consented
+        return await asyncio.to_thread(_read_detail, user_id, model_id)
 
     def _show(self, detail: ModelDetail | None, consented: bool) -> None:
         if detail is None:
@@ -339,8 +360,13 @@ class ModelDetailState(SessionState):
         self.transfers = []
         self.busy = self.checking = False
         self._watch_id = ""  # a new page load starts its own follower
-        redirect = await self._ensure_signed_in()
-        return redirect or await self._reload()
+        user = await self._current_user()
+        if user is None:
+            return self._login_redirect()
+        profile, found = await asyncio.to_thread(_read_detail_page, user.user_id, self._model_id())
+        self._show_profile(profile)
+        self._show(*found)
+        return self._follow()
 
     @rx.event
     def upload_progress(self, progress: dict[str, float | int | bool]) -> None:

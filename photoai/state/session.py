@@ -9,7 +9,7 @@ from reflex.event import EventSpec
 from reflex.istate.manager import get_state_manager
 
 from photoai.observe import context
-from photoai.services import accounts
+from photoai.services import accounts, session_check
 from photoai.services.accounts import SessionUser
 from photoai.settings import get_settings
 
@@ -43,13 +43,20 @@ class SessionState(rx.State):
     user_name: rx.Field[str] = rx.field("")
     user_email: rx.Field[str] = rx.field("")
     balance: rx.Field[int] = rx.field(0)
+    # The session as resolved at this tab's first event; later events re-check only its
+    # revocation epoch in Redis (photoai.services.session_check).
+    _auth: session_check.Resolved | None = None
 
     def _session_token(self) -> str | None:
         return session_token_in(self.router.headers.cookie)
 
     async def _current_user(self) -> SessionUser | None:
-        """Resolve the HttpOnly session cookie against the database, off the event loop."""
-        user = await asyncio.to_thread(accounts.resolve_session, self._session_token())
+        """The signed-in user: resolved once per connection, then re-checked cheaply; a
+        revocation anywhere takes effect at the next event."""
+        resolved = await session_check.check(self._session_token(), self._auth)
+        if resolved is not self._auth:  # an unchanged cache leaves the state clean
+            self._auth = resolved
+        user = resolved.user if resolved else None
         context.bind_user(user.user_id if user else None)
         if user is None:
             self.signed_in = False
@@ -65,11 +72,16 @@ class SessionState(rx.State):
         return rx.redirect(f"/login?next={next_path}", replace=True)
 
     async def _refresh_profile(self, user: SessionUser) -> None:
-        profile = await asyncio.to_thread(accounts.get_profile, user.user_id)
-        self.signed_in = True
-        self.user_name = profile.name
-        self.user_email = profile.email
-        self.balance = profile.credit_balance
+        self._show_profile(await asyncio.to_thread(accounts.get_profile, user.user_id))
+
+    def _show_profile(self, profile: accounts.Profile) -> None:
+        """Assign only what changed: an untouched state is neither saved nor sent again."""
+        shown = (self.signed_in, self.user_name, self.user_email, self.balance)
+        if shown != (True, profile.name, profile.email, profile.credit_balance):
+            self.signed_in = True
+            self.user_name = profile.name
+            self.user_email = profile.email
+            self.balance = profile.credit_balance
 
     async def _ensure_signed_in(self) -> EventSpec | None:
         """Signed-out visitors go to login, and come back here afterwards."""

@@ -44,7 +44,7 @@ from photoai.models import (
     User,
     utcnow,
 )
-from photoai.services import accounts, jobs, training
+from photoai.services import accounts, jobs, session_epochs, training
 from photoai.services.billing.stripe_api import billing_enabled, stripe_client
 from photoai.services.email import send_email
 from photoai.services.storage import get_storage
@@ -69,11 +69,13 @@ def tombstone_email(user_id: int) -> str:
 
 def _revoke_everything(s: Session, user_id: int) -> None:
     now = utcnow()
-    s.execute(
+    revoked = s.execute(
         update(AuthSession)
         .where(col(AuthSession.user_id) == user_id, col(AuthSession.revoked_at).is_(None))
         .values(revoked_at=now)
+        .returning(col(AuthSession.token_hash))
     )
+    session_epochs.bump_after_commit(s, list(revoked.scalars()))
     s.execute(delete(LoginTicket).where(col(LoginTicket.user_id) == user_id))
     s.execute(delete(PasswordResetToken).where(col(PasswordResetToken.user_id) == user_id))
 
