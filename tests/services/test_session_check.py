@@ -13,6 +13,7 @@ import redis
 
 from photoai.services import accounts, session_check
 from photoai.services.accounts import NewSession
+from photoai.services.admin import access, users_admin
 from photoai.services.privacy import deletion
 from photoai.settings import PROJECT_ROOT, get_settings
 from tests import async_support
@@ -71,11 +72,13 @@ def test_a_resolved_session_is_rechecked_without_the_database(
     assert len(db_reads) == 1
 
 
-@pytest.mark.parametrize("how", ["sign out", "everywhere", "password", "deletion"])
+@pytest.mark.parametrize("how", ["sign out", "everywhere", "password", "deletion", "blocked"])
 def test_every_revocation_is_seen_at_the_next_check(
     pg: str, redis_conn: redis.Redis, how: str
 ) -> None:
     uid = accounts.register("ada@example.com", GOOD)
+    admin = accounts.register("admin@example.com", GOOD)
+    access.set_admin("admin@example.com", True)
     here, elsewhere = sign_in("ada@example.com"), sign_in("ada@example.com")
     cached = check(elsewhere.token, None)
     assert check(elsewhere.token, cached) is cached
@@ -86,6 +89,7 @@ def test_every_revocation_is_seen_at_the_next_check(
             uid, GOOD, "brand new pass 2", keep_session_id=check(here.token, None).user.session_id
         ),
         "deletion": lambda: deletion.request_deletion(uid, GOOD),
+        "blocked": lambda: users_admin.set_blocked(admin, uid, True, "chargeback fraud"),
     }
     revoke[how]()
     assert check(elsewhere.token, cached) is None

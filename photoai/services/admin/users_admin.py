@@ -9,7 +9,7 @@ from sqlmodel import col
 
 from photoai.db import session_scope
 from photoai.models import AuthSession, CreditEntry, User, utcnow
-from photoai.services import credit_history, credits
+from photoai.services import credit_history, credits, session_epochs
 from photoai.services.admin import audit
 from photoai.services.admin.access import require_admin
 from photoai.services.admin.audit import AdminError
@@ -157,14 +157,20 @@ def set_blocked(admin_id: int, user_id: int, blocked: bool, reason: str) -> None
             raise AdminError(
                 "This account is already blocked." if blocked else "This account is not blocked."
             )
-        revoked = 0
+        revoked: list[str] = []
         if blocked:
-            result = s.execute(
-                update(AuthSession)
-                .where(col(AuthSession.user_id) == user_id, col(AuthSession.revoked_at).is_(None))
-                .values(revoked_at=now)
+            revoked = list(
+                s.execute(
+                    update(AuthSession)
+                    .where(
+                        col(AuthSession.user_id) == user_id, col(AuthSession.revoked_at).is_(None)
+                    )
+                    .values(revoked_at=now)
+                    .returning(col(AuthSession.token_hash))
+                ).scalars()
             )
-            revoked = int(result.rowcount)  # type: ignore[attr-defined]
+            # Pages re-check a cached session through its epoch, not the database.
+            session_epochs.bump_after_commit(s, revoked)
         audit.record(
             s,
             actor_id=admin_id,
@@ -172,5 +178,5 @@ def set_blocked(admin_id: int, user_id: int, blocked: bool, reason: str) -> None
             target_type="user",
             target_id=user_id,
             reason=why,
-            details={"sessions_revoked": revoked} if blocked else {},
+            details={"sessions_revoked": len(revoked)} if blocked else {},
         )
