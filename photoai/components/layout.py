@@ -14,6 +14,8 @@ NAV_ITEMS: list[tuple[str, str, str]] = [
     ("Account", "/account", "settings"),
 ]
 
+ADMIN_HREF = "/admin"  # shown to admins only
+
 
 def brand() -> rx.Component:
     return rx.link(
@@ -48,6 +50,10 @@ def _main_nav(current: str, direction: str) -> rx.Component:
     return rx.el.nav(
         rx.flex(
             *[_nav_link(label, href, icon, current) for label, href, icon in NAV_ITEMS],
+            rx.cond(
+                SessionState.is_admin,
+                _nav_link("Admin", ADMIN_HREF, "shield", current),
+            ),
             direction=direction,
             align="stretch",
             spacing="1",

@@ -92,6 +92,7 @@ class Profile:
     credit_balance: int
     spending_blocked: bool
     created_at: datetime
+    is_admin: bool = False
 
 
 def normalize_email(raw: str) -> str:
@@ -517,6 +518,7 @@ def get_profile(user_id: int) -> Profile:
             credit_balance=user.credit_balance,
             spending_blocked=user.spending_blocked,
             created_at=user.created_at,
+            is_admin=user.is_admin,
         )
 
 

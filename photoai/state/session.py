@@ -43,6 +43,8 @@ class SessionState(rx.State):
     user_name: rx.Field[str] = rx.field("")
     user_email: rx.Field[str] = rx.field("")
     balance: rx.Field[int] = rx.field(0)
+    # Only shows the console link; every admin page and event checks the role on the server.
+    is_admin: rx.Field[bool] = rx.field(False)
     # The session as resolved at this tab's first event; later events re-check only its
     # revocation epoch in Redis (photoai.services.session_check).
     _auth: session_check.Resolved | None = None
@@ -62,6 +64,7 @@ class SessionState(rx.State):
             self.signed_in = False
             self.user_name = self.user_email = ""
             self.balance = 0
+            self.is_admin = False
         return user
 
     def _login_redirect(self) -> EventSpec:
@@ -76,12 +79,14 @@ class SessionState(rx.State):
 
     def _show_profile(self, profile: accounts.Profile) -> None:
         """Assign only what changed: an untouched state is neither saved nor sent again."""
-        shown = (self.signed_in, self.user_name, self.user_email, self.balance)
-        if shown != (True, profile.name, profile.email, profile.credit_balance):
+        shown = (self.signed_in, self.user_name, self.user_email, self.balance, self.is_admin)
+        wanted = (True, profile.name, profile.email, profile.credit_balance, profile.is_admin)
+        if shown != wanted:
             self.signed_in = True
             self.user_name = profile.name
             self.user_email = profile.email
             self.balance = profile.credit_balance
+            self.is_admin = profile.is_admin
 
     async def _ensure_signed_in(self) -> EventSpec | None:
         """Signed-out visitors go to login, and come back here afterwards."""

@@ -22,6 +22,7 @@ from photoai.state.admin import (
     AdminUsersState,
     AdminUserState,
 )
+from photoai.state.dashboard import DashboardState
 from tests.async_support import run as _run
 from tests.factories import make_user
 from tests.services.admin.support import generation_job, make_admin, sign_in
@@ -124,3 +125,12 @@ def test_an_admin_retries_adjusts_and_blocks_through_the_states(db: None) -> Non
     _run(account.set_blocked({"block": "1", "block-reason": "fraud"}))
     assert account.blocked and account.notice.startswith("Account blocked")
     assert [h["action"] for h in account.history] == ["user.block", "credits.adjust"]
+
+
+def test_only_admins_see_the_console_link(db: None) -> None:
+    member = _state(DashboardState, sign_in(make_user(5)), "/dashboard")
+    _run(member.on_load())
+    admin = _state(DashboardState, sign_in(make_admin()), "/dashboard")
+    _run(admin.on_load())
+    assert member.signed_in and not member.is_admin
+    assert admin.signed_in and admin.is_admin
