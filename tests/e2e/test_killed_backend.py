@@ -127,9 +127,7 @@ def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cluster
         )
         for port in ports
     ]
-    worker = _start(
-        [sys.executable, "worker.py", "--processes", "2"], env, tmp_path / "worker.log"
-    )
+    worker = _start([sys.executable, "worker.py", "--processes", "2"], env, tmp_path / "worker.log")
     backends = [f"http://127.0.0.1:{port}" for port in ports]
     try:
         for url, proc, port in zip(backends, servers, ports, strict=True):
@@ -144,7 +142,8 @@ def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cluster
         get_settings.cache_clear()
 
 
-def _user_with_photos(n: int) -> tuple[int, str]:
+def _user_with_photos(n: int) -> tuple[int, int]:
+    """A signed-up user (starter credits, plus a grant) with four photos: (id, balance)."""
     email = f"kill-{n}-{uuid.uuid4().hex[:6]}@example.com"
     uid = accounts.register(email, uuid.uuid4().hex)
     credits.grant(uid, STARTING_CREDITS, kind=LedgerKind.ADJUSTMENT, reference=f"seed:{uid}")
@@ -152,7 +151,7 @@ def _user_with_photos(n: int) -> tuple[int, str]:
     model_id = training.create_draft(uid, "Me", "woman")
     for number, data in enumerate(photos.one_person_jpegs()[:4]):
         assert training.add_photo(uid, model_id, f"IMG_{number}.jpg", data).accepted
-    return uid, email
+    return uid, credits.balance(uid)
 
 
 async def _cookie(base: str, uid: int) -> str:
@@ -187,17 +186,15 @@ class Tab:
         key = f"{field}_rx_state_"
         return [d[state][key] for d in self.deltas if key in d.get(state, {})]
 
-    async def until(
-        self, state: str, field: str, wanted: Any = None, timeout: float = 60.0
-    ) -> Any:
+    async def until(self, state: str, field: str, wanted: Any = None, within: float = 60.0) -> Any:
         """The field's latest value once the server sent it (equal to `wanted`, if given)."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             got = self.seen(state, field)
             if got and (wanted is None or wanted in got):
                 return got[-1]
             await asyncio.sleep(0.05)
-        raise AssertionError(f"no {field}={wanted!r} from the server within {timeout} s")
+        raise AssertionError(f"no {field}={wanted!r} from the server within {within} s")
 
     async def open(self, base: str) -> None:
         self.sio = socketio.AsyncClient(reconnection=False)
@@ -256,9 +253,7 @@ def _jobs_of(uid: int) -> list[Job]:
 
 def _open_holds(uid: int) -> list[CreditHold]:
     with session_scope() as s:
-        holds = list(
-            s.execute(select(CreditHold).where(col(CreditHold.user_id) == uid)).scalars()
-        )
+        holds = list(s.execute(select(CreditHold).where(col(CreditHold.user_id) == uid)).scalars())
         s.expunge_all()
     return [h for h in holds if h.captured + h.released != h.amount]
 
@@ -278,13 +273,13 @@ def test_a_backend_killed_under_load_loses_no_job_and_no_credit(cluster: Cluster
         if all(j.status in FINAL for uid, _ in users for j in _jobs_of(uid)):
             break
         time.sleep(1)
-    for (uid, _), seen in zip(users, acknowledged, strict=True):
+    for (uid, starting), seen in zip(users, acknowledged, strict=True):
         rows = _jobs_of(uid)
         assert 1 <= seen <= len(rows) <= SUBMITS_PER_USER, "every acknowledged submit has its job"
         assert {j.status for j in rows} == {JobStatus.SUCCEEDED.value}, [
             (j.id, j.status, j.error) for j in rows
         ]
         assert _open_holds(uid) == []
-        assert credits.balance(uid) == credits.ledger_sum(uid) == STARTING_CREDITS - len(rows)
+        assert credits.balance(uid) == credits.ledger_sum(uid) == starting - len(rows)
     rq = queue.rq_queue()
     assert rq is not None and rq.count == 0
