@@ -1,8 +1,9 @@
 """What every job would otherwise load in its own work horse, loaded once before the forks.
 
-RQ forks a work horse per job and whatever the horse loads on first use dies with it. Measured
-on a generation with the demo provider (bench/job_burst.py): dlib's face models took 0.8-3.7 s
-to read in every horse, the provider chain's HTTP client (its TLS context) about 0.2 s. Loaded
+RQ forks a work horse per job and whatever the horse loads on first use dies with it. On a
+generation with the demo provider, dlib's face models took 0.8-3.7 s to read in each horse and
+the provider chain's HTTP client (its TLS context) about 0.2 s (profiled on a loaded 2-core
+machine; bench/job_burst.py shows the effect on a burst). Loaded
 in the worker process before it forks, they reach every horse already in memory, shared
 copy-on-write. Nothing here opens a connection or starts a thread, so forking stays safe.
 """
