@@ -4,12 +4,11 @@
 its Redis state manager on a database of its own (the product's database number + 1, so that
 Reflex's keyspace notifications and state keys never mix with the queue's keys), one backend
 process per core (`GRANIAN_WORKERS`) and `JOB_PROCESSES_PER_CORE` RQ worker processes per
-core: while one job waits (on storage, the database, a provider) another uses the core. More
-did not pay with the run command's demo provider, whose jobs are CPU-bound (dlib's face
-embedding): 8 or 16 processes on 2 cores finished a burst later than 2 (bench/job_burst.py,
-docs/operator-guide.md "Capacity"). With remote providers, whose jobs mostly wait, raise
-PHOTOAI_JOB_WORKERS. Without Redis
-the app runs as one backend process with jobs inside it, as before. A `REFLEX_REDIS_URL` or
+core. The run command's demo provider makes jobs CPU-bound (dlib's face embedding), and more
+processes than cores finished a burst later, not sooner (bench/job_burst.py, see
+docs/operator-guide.md "Capacity"); with remote providers, whose jobs mostly wait, raise
+PHOTOAI_JOB_WORKERS. Without Redis the app runs as one backend process with jobs inside it,
+as before. A `REFLEX_REDIS_URL` or
 `PHOTOAI_JOB_WORKERS` already set in the environment wins over the derived one.
 """
 
@@ -21,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 import redis
 
 REDIS_DATABASES = 16  # Redis's default `databases`; the derived number must stay below it
-JOB_PROCESSES_PER_CORE = 2
+JOB_PROCESSES_PER_CORE = 1
 
 
 @dataclass(frozen=True)
