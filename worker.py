@@ -1,24 +1,31 @@
-"""Background worker: an RQ worker on Redis, and the periodic upkeep in a process of its own.
+"""Background worker: RQ workers on Redis, and the periodic upkeep in a process of its own.
 
-Run `python worker.py`; `python worker.py --queue-only` serves the queue without an upkeep
-process of its own (the run command starts one full worker and one queue-only worker per
-further core: one upkeep loop is enough for the machine). RQ forks a work horse per job, so
-start-up is fork-safe: everything is imported and the database engine built first, and the
-upkeep loop (which recovers the jobs of dead workers at once, on its first pass) runs in a
-spawned process, a fresh interpreter. The RQ worker process thus has no thread of ours that
-could hold a lock when it forks.
+Run `python worker.py --processes N`: N RQ worker processes serve the queue, each running one
+job at a time (the run command starts as many as `photoai serve-plan` says, see the operator
+guide's "Capacity"). `--queue-only` leaves out the upkeep process, for further machines: one
+upkeep loop is enough for a whole installation.
+
+RQ forks a work horse per job, so start-up is fork-safe and front-loaded: everything is
+imported, the database engine built and the models and clients every job needs loaded
+(`job_warmup`) once, in this process, before it forks the N queue processes; they and their
+work horses start warm and share that memory copy-on-write. The upkeep loop (which recovers
+the jobs of dead workers at once, on its first pass) runs in a spawned process, a fresh
+interpreter, so no process that forks has a thread of ours that could hold a lock. A queue
+process that dies is started again; the job it was running is recovered by the upkeep.
 
 Redis down is survived: the worker waits for it and serves the queue again when it answers,
 without a restart. Without Redis at all, jobs run inside the web process and this process keeps
 only the upkeep going.
 """
 
+import argparse
 import logging
 import multiprocessing
 import os
 import signal
-import sys
 import time
+from multiprocessing.connection import wait
+from multiprocessing.process import BaseProcess
 from types import FrameType
 
 import redis
@@ -26,10 +33,13 @@ from rq import Queue, Worker
 
 import photoai.tasks
 from photoai import db
+from photoai.services import job_warmup
 from photoai.settings import get_settings
 
 log = logging.getLogger("worker")
 WAIT_FOR_REDIS_SECONDS = 2.0
+RESTART_DELAY_SECONDS = 1.0
+WATCH_SECONDS = 1.0
 
 
 class _Worker(Worker):
@@ -82,13 +92,80 @@ def serve_queue(url: str, queue_name: str) -> None:
         time.sleep(WAIT_FOR_REDIS_SECONDS)
 
 
+def _serve_in_child(url: str, queue_name: str) -> None:
+    # The parent's stop handler is no business of a queue process: RQ installs its own.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    serve_queue(url, queue_name)
+
+
+class _QueueProcesses:
+    """N forks of this (warm) process serving the queue; a dead one is started again."""
+
+    def __init__(self, url: str, queue_name: str, count: int) -> None:
+        self.url, self.queue_name, self.count = url, queue_name, count
+        self.stopping = False
+        self.running: list[BaseProcess] = []
+
+    def _start_one(self) -> None:
+        process = multiprocessing.get_context("fork").Process(
+            target=_serve_in_child, args=(self.url, self.queue_name), name="photoai-rq"
+        )
+        process.start()
+        self.running.append(process)
+
+    def _stop(self, signum: int, frame: FrameType | None) -> None:
+        """Warm shutdown: each RQ worker finishes the job it is running, then exits."""
+        self.stopping = True
+        for process in self.running:
+            if process.pid is not None and process.is_alive():
+                os.kill(process.pid, signal.SIGTERM)
+
+    def run(self) -> None:
+        for _ in range(self.count):
+            self._start_one()
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        while self.running:
+            # A queue process's horse or scheduler inherits its sentinel and may outlive it:
+            # look at the processes themselves every second too.
+            wait([p.sentinel for p in self.running], timeout=WATCH_SECONDS)
+            ended = [p for p in self.running if not p.is_alive()]
+            for process in ended:
+                process.join()
+                self.running.remove(process)
+                if not self.stopping:
+                    log.warning(
+                        "queue process %s ended (exit code %s): starting another",
+                        process.pid,
+                        process.exitcode,
+                    )
+            if not self.stopping and ended:
+                time.sleep(RESTART_DELAY_SECONDS)
+                for _ in ended:
+                    self._start_one()
+
+
+def _parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--processes", type=int, default=1, help="RQ worker processes (>= 1)")
+    parser.add_argument("--queue-only", action="store_true", help="no upkeep process here")
+    args = parser.parse_args()
+    args.processes = max(1, args.processes)
+    return args
+
+
 def main() -> None:
+    args = _parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     db.get_engine()  # imports the database driver here, once, instead of in every work horse
     settings = get_settings()
-    if "--queue-only" in sys.argv[1:]:
+    if settings.redis_url:
+        job_warmup.preload()
+    queues = _QueueProcesses(settings.redis_url, settings.queue_name, args.processes)
+    if args.queue_only:
         if settings.redis_url:
-            serve_queue(settings.redis_url, settings.queue_name)
+            queues.run()
         return
     upkeep = multiprocessing.get_context("spawn").Process(
         target=photoai.tasks.run_upkeep, args=(os.getpid(),), name="photoai-upkeep", daemon=True
@@ -96,7 +173,7 @@ def main() -> None:
     upkeep.start()
     try:
         if settings.redis_url:
-            serve_queue(settings.redis_url, settings.queue_name)
+            queues.run()
         else:
             log.warning(
                 "No Redis configured: jobs run inside the web process; this worker "

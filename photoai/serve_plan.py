@@ -3,9 +3,13 @@
 `scripts/run.sh` evaluates `photoai serve-plan`. When the product's Redis answers, Reflex gets
 its Redis state manager on a database of its own (the product's database number + 1, so that
 Reflex's keyspace notifications and state keys never mix with the queue's keys), one backend
-process per core (`GRANIAN_WORKERS`) and one RQ worker process per core. Without Redis the app
-runs as one backend process with jobs inside it, as before. A `REFLEX_REDIS_URL` already set in
-the environment wins over the derived one.
+process per core (`GRANIAN_WORKERS`) and `JOB_PROCESSES_PER_CORE` RQ worker processes per
+core. The run command's demo provider makes jobs CPU-bound (dlib's face embedding), and more
+processes than cores finished a burst later, not sooner (bench/job_burst.py, see
+docs/operator-guide.md "Capacity"); with remote providers, whose jobs mostly wait, raise
+PHOTOAI_JOB_WORKERS. Without Redis the app runs as one backend process with jobs inside it,
+as before. A `REFLEX_REDIS_URL` or
+`PHOTOAI_JOB_WORKERS` already set in the environment wins over the derived one.
 """
 
 import os
@@ -16,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 import redis
 
 REDIS_DATABASES = 16  # Redis's default `databases`; the derived number must stay below it
+JOB_PROCESSES_PER_CORE = 1
 
 
 @dataclass(frozen=True)
@@ -68,21 +73,28 @@ def redis_answers(url: str) -> bool:
         client.close()
 
 
-def plan(product_url: str, cores: int, reflex_url: str = "") -> ServePlan:
-    """The processes for this machine; `reflex_url` is an operator's explicit choice."""
+def plan(product_url: str, cores: int, reflex_url: str = "", job_workers: int = 0) -> ServePlan:
+    """The processes for this machine; `reflex_url` and `job_workers` (when not 0) are an
+    operator's explicit choice."""
     if not product_url or not redis_answers(product_url):
         return ServePlan(reflex_redis_url="", backend_workers=1, job_workers=0)
     cores = max(1, cores)
     return ServePlan(
         reflex_redis_url=reflex_url or reflex_state_url(product_url),
         backend_workers=cores,
-        job_workers=cores,
+        job_workers=job_workers if job_workers > 0 else cores * JOB_PROCESSES_PER_CORE,
     )
 
 
 def current_plan() -> ServePlan:
     from photoai.settings import get_settings
 
+    chosen = os.environ.get("PHOTOAI_JOB_WORKERS", "")
+    if chosen and not chosen.isdigit():
+        raise ValueError(f"PHOTOAI_JOB_WORKERS must be a whole number, not {chosen!r}.")
     return plan(
-        get_settings().redis_url, os.cpu_count() or 1, os.environ.get("REFLEX_REDIS_URL", "")
+        get_settings().redis_url,
+        os.cpu_count() or 1,
+        os.environ.get("REFLEX_REDIS_URL", ""),
+        int(chosen or 0),
     )

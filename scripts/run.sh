@@ -3,7 +3,8 @@
 # the demo AI provider, billing off, email to ./data/outbox.
 # When Redis answers at PHOTOAI_REDIS_URL (default redis://127.0.0.1:6379/0) every core is used:
 # Reflex keeps its state in Redis on the next database (/1 by default; REFLEX_REDIS_URL set by
-# you wins) with one backend process per core, and one RQ worker process per core runs the jobs.
+# you wins) with one backend process per core, and PHOTOAI_JOB_WORKERS RQ worker processes (one
+# per core, see docs/operator-guide.md "Capacity") run the jobs.
 # Without Redis: one backend process, and jobs run inside it.
 # Open http://localhost:${PORT:-3000}
 set -euo pipefail
@@ -22,12 +23,8 @@ eval "$(.venv/bin/photoai serve-plan)"
 # adds them all up; emptied at each start as prometheus-client requires.
 export PROMETHEUS_MULTIPROC_DIR=${PROMETHEUS_MULTIPROC_DIR:-${PHOTOAI_DATA_DIR:-./data}/metrics}
 rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
-workers=()
-.venv/bin/python worker.py &
-workers+=($!)
-for ((i = 1; i < PHOTOAI_JOB_WORKERS; i++)); do
-  .venv/bin/python worker.py --queue-only &
-  workers+=($!)
-done
-trap 'kill "${workers[@]}" 2>/dev/null || true' EXIT INT TERM
+# One worker.py: it loads what jobs need once, then forks its queue processes from that.
+.venv/bin/python worker.py --processes "$PHOTOAI_JOB_WORKERS" &
+worker=$!
+trap 'kill "$worker" 2>/dev/null || true' EXIT INT TERM
 .venv/bin/reflex run --env prod --single-port --backend-port "$PORT"

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from photoai.serve_plan import reflex_state_url
+from photoai.serve_plan import JOB_PROCESSES_PER_CORE, reflex_state_url
 from tests.conftest import REDIS_TEST_URL
 
 UNREACHABLE = "redis://127.0.0.1:1/0"
@@ -18,7 +18,8 @@ def _planned(env: dict[str, str]) -> dict[str, str]:
         f'eval "$({sys.executable} -m photoai.cli serve-plan)"; '
         'printf "%s|%s|%s" "$REFLEX_REDIS_URL" "$GRANIAN_WORKERS" "$PHOTOAI_JOB_WORKERS"'
     )
-    base = {k: v for k, v in os.environ.items() if k != "REFLEX_REDIS_URL"}
+    chosen = ("REFLEX_REDIS_URL", "PHOTOAI_JOB_WORKERS")
+    base = {k: v for k, v in os.environ.items() if k not in chosen}
     out = subprocess.run(
         ["bash", "-c", script], env=base | env, capture_output=True, text=True, check=True
     ).stdout
@@ -44,10 +45,26 @@ def test_the_last_database_has_no_next_one() -> None:
         reflex_state_url("redis://127.0.0.1:6379/15")
 
 
-def test_with_redis_every_core_serves_pages_and_jobs() -> None:
+def test_with_redis_every_core_serves_pages_and_several_jobs() -> None:
     plan = _planned({"PHOTOAI_REDIS_URL": REDIS_TEST_URL})
-    cores = str(os.cpu_count())
-    assert plan == {"url": reflex_state_url(REDIS_TEST_URL), "backends": cores, "jobs": cores}
+    cores = os.cpu_count() or 1
+    assert plan == {
+        "url": reflex_state_url(REDIS_TEST_URL),
+        "backends": str(cores),
+        "jobs": str(cores * JOB_PROCESSES_PER_CORE),
+    }
+
+
+def test_an_operators_job_worker_count_wins() -> None:
+    plan = _planned({"PHOTOAI_REDIS_URL": REDIS_TEST_URL, "PHOTOAI_JOB_WORKERS": "3"})
+    assert plan["jobs"] == "3"
+
+
+def test_a_job_worker_count_that_is_not_a_number_is_refused() -> None:
+    script = f"{sys.executable} -m photoai.cli serve-plan"
+    env = {**os.environ, "PHOTOAI_REDIS_URL": REDIS_TEST_URL, "PHOTOAI_JOB_WORKERS": "many"}
+    done = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True)
+    assert done.returncode != 0 and "PHOTOAI_JOB_WORKERS must be a whole number" in done.stderr
 
 
 def test_an_operators_reflex_url_wins() -> None:

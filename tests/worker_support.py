@@ -16,15 +16,18 @@ from pathlib import Path
 from photoai.settings import PROJECT_ROOT
 
 # The real entry point, run after registering the test job kind (tests/jobs_support.py).
-WORKER_CODE = "import runpy, tests.jobs_support; runpy.run_path('worker.py', run_name='__main__')"
+WORKER_CODE = (
+    "import runpy, sys, tests.jobs_support; sys.argv[0] = 'worker.py'; "
+    "runpy.run_path('worker.py', run_name='__main__')"
+)
 
 
-def start_worker(log_path: Path) -> subprocess.Popen[bytes]:
-    """Start `worker.py` with this test's settings (the environment), logging to a file."""
+def start_worker(log_path: Path, *args: str) -> subprocess.Popen[bytes]:
+    """Start `worker.py [args]` with this test's settings (the environment), logging to a file."""
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     with log_path.open("ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-c", WORKER_CODE],
+            [sys.executable, "-c", WORKER_CODE, *args],
             cwd=PROJECT_ROOT,
             env=env,
             stdout=log,

@@ -59,6 +59,12 @@ def _face_cascade() -> cv2.CascadeClassifier:
     return cv2.CascadeClassifier(haarcascades + FACE_CASCADE)
 
 
+def load_detector() -> None:
+    """Read the face cascade now rather than on first use (see `faces.load_models`)."""
+    with _detect_lock:
+        _face_cascade()
+
+
 def find_face(photo: Image.Image) -> Box | None:
     """The largest frontal face in the photo, in its pixels (OpenCV's Haar cascade)."""
     scale = min(1.0, DETECT_SIDE / min(photo.size))

@@ -179,6 +179,13 @@ def _configured(settings: Settings) -> tuple[Chain, httpx.Client]:
         return _chain_cache[1], _chain_cache[2]
 
 
+def load_generators(settings: Settings) -> None:
+    """Build the operator's generators and download client now: a worker does it before it
+    forks its work horses, so no job pays for the TLS set-up again. Nothing connects yet, so
+    every horse gets a client with an empty connection pool."""
+    _configured(settings)
+
+
 def _generators_for(settings: Settings, model_provider: str | None) -> tuple[Chain, httpx.Client]:
     """A model trained by the demo trainer has no real LoRA, so only the demo generator can
     use it; everything else goes through the operator's chain."""

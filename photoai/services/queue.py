@@ -7,7 +7,9 @@ to this process.
 
 Each photoai job has one RQ job id, so sending a job again while it is queued, scheduled for a
 retry or running on a live worker changes nothing: the reaper and a user's repeat cannot pile
-up duplicates.
+up duplicates. RQ's job ids are global to a Redis database, so the id starts with the queue's
+name (`photoai-job-<id>` for the default queue): installations sharing a Redis, each with its
+own queue name, never mistake another's job 1 for their own.
 """
 
 import logging
@@ -46,7 +48,7 @@ class QueueUnavailable(Exception):
 
 
 def rq_job_id(job_id: int) -> str:
-    return f"photoai-job-{job_id}"
+    return f"{get_settings().queue_name}-job-{job_id}"
 
 
 def rq_queue() -> Queue | None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import redis
 from rq import SimpleWorker
+from sqlalchemy import delete, text
 from sqlmodel import col
 
 from photoai.db import session_scope
@@ -255,3 +256,25 @@ def test_sending_a_job_again_never_duplicates_its_queue_entry(pg: str, fast_jobs
     # A finished job sent again (a lost entry) is queued once more, and again only once.
     assert queue.enqueue(job_id) == "rq" and queue.enqueue(job_id) == "already queued"
     assert q.job_ids == [queue.rq_job_id(job_id)]
+
+
+def test_installations_sharing_a_redis_never_take_each_others_job_ids(
+    pg: str, fast_jobs: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another installation (or an earlier database) left job 1 queued on the same Redis under
+    its own queue name: our job 1 must still be queued and run here, not taken for a duplicate."""
+    uid = make_user(10)
+    monkeypatch.setenv("PHOTOAI_QUEUE_NAME", "another-installation")
+    get_settings.cache_clear()
+    theirs = jobs.create(jobs_support.KIND, user_id=uid, credits_to_hold=1)
+    monkeypatch.setenv("PHOTOAI_QUEUE_NAME", "photoai")
+    get_settings.cache_clear()
+    with session_scope() as s:  # our own database, whose ids start where theirs did
+        s.execute(delete(Job))
+        s.execute(text("ALTER SEQUENCE jobs_id_seq RESTART WITH 1"))
+    ours = jobs.create(jobs_support.KIND, user_id=uid, credits_to_hold=1)
+    assert ours == theirs == 1
+    q = queue.rq_queue()
+    assert q is not None and q.count == 1
+    SimpleWorker([q], connection=q.connection).work(burst=True)
+    assert jobs.get(ours).status == JobStatus.SUCCEEDED  # type: ignore[union-attr]

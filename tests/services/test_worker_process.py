@@ -1,11 +1,15 @@
 """Real `python worker.py` processes: start-up on a full queue, and recovery after a SIGKILL."""
 
 import logging
+import os
+import signal
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 import redis
+from rq import Worker
 
 from photoai.models import JobStatus
 from photoai.services import credits, jobs, queue
@@ -102,3 +106,38 @@ def test_job_of_a_killed_worker_is_recovered_when_a_worker_starts(
     assert credits.balance(uid) == 10 == credits.ledger_sum(uid)
     q = queue.rq_queue()
     assert q is not None and q.count == 0
+
+
+def _queue_processes(worker: subprocess.Popen[bytes]) -> list[int]:
+    """The RQ worker processes a `worker.py --processes N` serves the queue with."""
+    q = queue.rq_queue()
+    assert q is not None
+    return [w.pid for w in Worker.all(queue=q) if w.pid in worker_support.descendants(worker.pid)]
+
+
+def test_a_queue_process_that_dies_is_replaced_and_jobs_go_on(
+    pg: str, worker_env: None, tmp_path: Path
+) -> None:
+    """`worker.py --processes 3` serves with three warm forks; SIGKILL one, and the parent starts
+    another while the others keep running jobs; SIGTERM stops them all."""
+    uid = make_user(100)
+    worker = worker_support.start_worker(tmp_path / "pool.log", "--processes", "3")
+    try:
+        assert worker_support.wait_until(lambda: len(_queue_processes(worker)) == 3, 90.0)
+        victim = _queue_processes(worker)[0]
+        os.kill(victim, signal.SIGKILL)
+        job_ids = [jobs.create(jobs_support.KIND, user_id=uid, credits_to_hold=1) for _ in range(6)]
+        assert worker_support.wait_until(
+            lambda: all(s == JobStatus.SUCCEEDED for s in _statuses(job_ids)),
+            FINISH_WITHIN_SECONDS,
+        )
+        assert worker_support.wait_until(
+            lambda: len(_queue_processes(worker)) == 3 and victim not in _queue_processes(worker),
+            30.0,
+        ), "the killed queue process was not replaced"
+        assert credits.balance(uid) == 100 == credits.ledger_sum(uid)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(30) == 0
+        assert worker_support.descendants(worker.pid) == []
+    finally:
+        worker_support.stop(worker)
