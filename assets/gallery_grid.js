@@ -224,13 +224,17 @@ export function GalleryGrid({
   }, [next, show]);
 
   // A fresh observer after each page: it reports at once if the button is still near the
-  // screen (a short page), so scrolling never stalls waiting for an intersection change.
+  // screen (a short page), so scrolling never stalls waiting for an intersection change. It
+  // loads only once the reader has scrolled (or cannot scroll at all): a layout shift at the
+  // top of the page, such as a dialog locking the scroll, is not a request for more.
   useEffect(() => {
     const button = moreButton.current;
     if (!button || !next || loading) return undefined;
     const watcher = new IntersectionObserver(
       (entries) => {
-        if (entries.some((e) => e.isIntersecting)) loadMore();
+        const page = document.documentElement;
+        const scrolled = window.scrollY > 0 || page.scrollHeight <= window.innerHeight;
+        if (scrolled && entries.some((e) => e.isIntersecting)) loadMore();
       },
       { rootMargin: AHEAD },
     );

@@ -291,15 +291,20 @@ def gallery_page() -> rx.Component:
         "/gallery",
         error_callout(GalleryState.error),
         _toolbar(),
-        gallery_grid(
-            src=GalleryState.page_url,
-            reload=GalleryState.reload,
-            selected=GalleryState.selected,
-            removed=GalleryState.removed,
-            favourites=GalleryState.favourite_marks,
-            on_open=GalleryState.open_image,
-            on_reveal=GalleryState.reveal_image,
-            on_toggle=GalleryState.toggle_select,
+        # After the page's on_load (which clears the selection), so that a picture selected
+        # at once stays selected.
+        rx.cond(
+            rx.State.is_hydrated,
+            gallery_grid(
+                src=GalleryState.page_url,
+                reload=GalleryState.reload,
+                selected=GalleryState.selected,
+                removed=GalleryState.removed,
+                favourites=GalleryState.favourite_marks,
+                on_open=GalleryState.open_image,
+                on_reveal=GalleryState.reveal_image,
+                on_toggle=GalleryState.toggle_select,
+            ),
         ),
         _modal(),
         _confirm_delete(),

@@ -199,6 +199,10 @@ def test_generate_browse_and_manage(
     page.locator("#hide-not-you").click()
     page.locator("#gallery-sort").click()
     page.get_by_role("option", name="Newest first").click()
+    expect(page.locator("#gallery-sort")).to_have_text("Newest first")
+    # A fresh visit keeps the sort and filters and shows a settled list to select from.
+    page.goto("/gallery")
+    expect(page.locator("#gallery-sort")).to_have_text("Newest first")
     expect(tiles).to_have_count(48)
 
     tiles.nth(0).get_by_role("checkbox").click()
