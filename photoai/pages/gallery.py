@@ -1,4 +1,4 @@
-"""Gallery: all pictures newest first with infinite scroll, filters, a detail modal, ZIP."""
+"""Gallery: all pictures with infinite scroll, sort and filters, a detail modal, ZIP."""
 
 from typing import Any, cast
 
@@ -6,24 +6,9 @@ import reflex as rx
 from reflex.vars import ObjectVar
 
 from photoai.components.forms import error_callout, field_label
+from photoai.components.gallery_grid import gallery_grid
 from photoai.components.layout import app_page
 from photoai.state.gallery import GalleryState
-
-# Clicks the "Load more" button whenever it scrolls into view: infinite scroll without a
-# custom component, and the button still works for keyboards and when scripts are slow.
-INFINITE_SCROLL_JS = """
-(() => {
-  if (window.__photoaiScroll) return;
-  window.__photoaiScroll = true;
-  const seen = new IntersectionObserver((entries) => {
-    entries.forEach((e) => { if (e.isIntersecting) e.target.click(); });
-  }, { rootMargin: "600px" });
-  setInterval(() => {
-    const button = document.getElementById("load-more");
-    if (button && !button.dataset.watched) { button.dataset.watched = "1"; seen.observe(button); }
-  }, 400);
-})();
-"""
 
 
 def _current() -> ObjectVar[dict[str, str]]:
@@ -47,8 +32,25 @@ def _filter_select(
     )
 
 
+def _sort_select() -> rx.Component:
+    return rx.hstack(
+        field_label("Sort", "gallery-sort"),
+        rx.select.root(
+            rx.select.trigger(id="gallery-sort"),
+            rx.select.content(
+                rx.select.item("Newest first", value="newest"),
+                rx.select.item("Best likeness first", value="likeness"),
+            ),
+            value=GalleryState.sort,
+            on_change=lambda v: GalleryState.set_filter("sort", v),  # type: ignore[operator]
+        ),
+        align="center",
+    )
+
+
 def _toolbar() -> rx.Component:
     return rx.hstack(
+        _sort_select(),
         _filter_select(
             "model", "Model", GalleryState.model_options, GalleryState.model_filter, "All models"
         ),
@@ -64,6 +66,17 @@ def _toolbar() -> rx.Component:
                 id="favourites-only",
             ),
             field_label("Favourites only", "favourites-only"),
+            align="center",
+        ),
+        rx.hstack(
+            rx.switch(
+                checked=GalleryState.hide_not_you,
+                on_change=lambda on: GalleryState.set_filter(  # type: ignore[operator]
+                    "hide_not_you", rx.cond(on, "yes", "no")
+                ),
+                id="hide-not-you",
+            ),
+            field_label('Hide "doesn\'t look like you"', "hide-not-you"),
             align="center",
         ),
         rx.spacer(),
@@ -98,70 +111,6 @@ def _toolbar() -> rx.Component:
         align="center",
         wrap="wrap",
         spacing="3",
-    )
-
-
-def _tile(image: ObjectVar[dict[str, str]]) -> rx.Component:
-    picked = GalleryState.selected.contains(image["id"])
-    return rx.box(
-        rx.cond(
-            image["thumb"] != "",
-            rx.image(
-                src=image["thumb"],
-                alt=image["alt"],
-                width="100%",
-                aspect_ratio="1",
-                object_fit="cover",
-                border_radius="var(--radius-3)",
-                loading="lazy",
-                on_click=GalleryState.open_image(image["id"]),  # type: ignore[operator]
-                cursor="zoom-in",
-            ),
-            rx.center(
-                rx.vstack(
-                    rx.icon("eye-off", size=20),
-                    rx.text("Hidden: flagged by the safety check", size="1", text_align="center"),
-                    rx.button(
-                        "Show",
-                        size="1",
-                        variant="soft",
-                        on_click=GalleryState.reveal_image(image["id"]),  # type: ignore[operator]
-                    ),
-                    align="center",
-                    spacing="1",
-                ),
-                aspect_ratio="1",
-                background=rx.color("gray", 4),
-                border_radius="var(--radius-3)",
-                padding="0.5em",
-            ),
-        ),
-        rx.checkbox(
-            checked=picked,
-            on_change=lambda _: GalleryState.toggle_select(image["id"]),  # type: ignore[operator]
-            position="absolute",
-            top="8px",
-            left="8px",
-            size="3",
-            aria_label="Select",
-            background="white",
-        ),
-        rx.cond(
-            image["favourite"] != "",
-            rx.icon(
-                "heart",
-                size=18,
-                fill="crimson",
-                color="crimson",
-                position="absolute",
-                top="8px",
-                right="8px",
-            ),
-        ),
-        position="relative",
-        outline=rx.cond(picked, f"3px solid {rx.color('accent', 9)}", "none"),
-        border_radius="var(--radius-3)",
-        data_testid="gallery-tile",
     )
 
 
@@ -213,7 +162,7 @@ def _modal() -> rx.Component:
                             rx.icon("heart", size=14),
                             rx.cond(image["favourite"] != "", "Unfavourite", "Favourite"),
                             variant="soft",
-                            on_click=GalleryState.toggle_favourite(image["id"]),  # type: ignore[operator]
+                            on_click=GalleryState.toggle_favourite,
                             id="toggle-favourite",
                             width="100%",
                         ),
@@ -340,41 +289,21 @@ def gallery_page() -> rx.Component:
     return app_page(
         "Gallery",
         "/gallery",
-        rx.script(INFINITE_SCROLL_JS),
         error_callout(GalleryState.error),
         _toolbar(),
+        # After the page's on_load (which clears the selection), so that a picture selected
+        # at once stays selected.
         rx.cond(
-            GalleryState.items.length() > 0,
-            rx.grid(
-                rx.foreach(GalleryState.items, _tile),
-                columns=rx.breakpoints(initial="2", sm="3", md="4", lg="6"),
-                spacing="3",
-                width="100%",
-                id="gallery-grid",
-            ),
-            rx.card(
-                rx.vstack(
-                    rx.icon("images", size=32, color=rx.color("accent", 9)),
-                    rx.text("No pictures here yet."),
-                    rx.link(rx.button("Generate some"), href="/generate"),
-                    align="center",
-                    spacing="3",
-                    padding="2em",
-                ),
-                width="100%",
-            ),
-        ),
-        rx.cond(
-            GalleryState.has_more,
-            rx.center(
-                rx.button(
-                    "Load more",
-                    variant="soft",
-                    on_click=GalleryState.load_more,
-                    loading=GalleryState.loading,
-                    id="load-more",
-                ),
-                width="100%",
+            rx.State.is_hydrated,
+            gallery_grid(
+                src=GalleryState.page_url,
+                reload=GalleryState.reload,
+                selected=GalleryState.selected,
+                removed=GalleryState.removed,
+                favourites=GalleryState.favourite_marks,
+                on_open=GalleryState.open_image,
+                on_reveal=GalleryState.reveal_image,
+                on_toggle=GalleryState.toggle_select,
             ),
         ),
         _modal(),

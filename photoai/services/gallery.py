@@ -8,6 +8,11 @@ Pages are keyset-paginated on (created_at, id), newest first: a page costs the s
 (OFFSET would shift under them). The cursor is opaque to the UI but not secret: whatever it
 says, the query stays inside the user's own rows, so it is only checked to be well formed.
 
+Sorted by likeness, pages walk (likeness, id) upwards (lower is more alike) on the
+(user_id, likeness, id) index, then the unscored pictures newest first on the same index
+(`likeness IS NULL`, id downwards): each cursor names the last picture and which of the two
+walks it came from, so no OFFSET there either.
+
 Flagged images (refused by a provider's or our own safety check after the fact) come with
 empty links, so the UI shows a notice instead; `get_image(..., reveal=True)` gives the links
 when the user asks to see one anyway. ZIP downloads leave them out.
@@ -24,14 +29,16 @@ neither deleting nor purging changes what a user was shown as generated.
 import base64
 import binascii
 import logging
+import math
 import re
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from urllib.parse import urlencode
 
-from sqlalchemy import ColumnElement, Select, delete, exists, select, tuple_, update
+from sqlalchemy import ColumnElement, Row, Select, delete, exists, or_, select, tuple_, update
 from sqlmodel import Session, col
 
 from photoai.db import session_scope
@@ -46,6 +53,7 @@ __all__ = [
     "GalleryError",
     "GalleryPage",
     "ImageView",
+    "Sort",
     "delete_images",
     "filters",
     "get_image",
@@ -67,6 +75,9 @@ NOT_FOUND = "Image not found."
 BAD_CURSOR = "Bad page cursor."
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CURSOR = re.compile(r"(\d{1,16}):(\d{1,19})")
+# After a scored picture: "s:<its likeness, as repr()>:<id>"; after an unscored one: "u:<id>".
+_SCORED_CURSOR = re.compile(r"s:(\d{1,3}(?:\.\d{1,20})?(?:e-\d{1,3})?):(\d{1,19})")
+_UNSCORED_CURSOR = re.compile(r"u:(\d{1,19})")
 _CURSOR_MAX_CHARS = 64
 _MAX_ID = 2**63 - 1
 _SLUG = re.compile(r"[^a-z0-9]+")
@@ -74,6 +85,11 @@ _SLUG = re.compile(r"[^a-z0-9]+")
 
 class GalleryError(ValueError):
     """A refusal with a message meant for the user."""
+
+
+class Sort(StrEnum):
+    NEWEST = "newest"
+    LIKENESS = "likeness"  # most alike first, then the pictures that have no score
 
 
 @dataclass(frozen=True)
@@ -123,18 +139,12 @@ class GalleryPage:
 def encode_cursor(created_at: datetime, image_id: int) -> str:
     """The position after an image: its time in whole microseconds (exact, unlike floats)."""
     micros = (created_at - _EPOCH) // timedelta(microseconds=1)
-    return base64.urlsafe_b64encode(f"{micros}:{image_id}".encode()).rstrip(b"=").decode()
+    return _pack(f"{micros}:{image_id}")
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, int]:
     """Undo `encode_cursor`; anything else is `GalleryError(BAD_CURSOR)`."""
-    if len(cursor) > _CURSOR_MAX_CHARS or not cursor.isascii():
-        raise GalleryError(BAD_CURSOR)
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-    except (binascii.Error, ValueError) as exc:
-        raise GalleryError(BAD_CURSOR) from exc
-    match = _CURSOR.fullmatch(raw)
+    match = _CURSOR.fullmatch(_unpack(cursor))
     if match is None or int(match[2]) > _MAX_ID:
         raise GalleryError(BAD_CURSOR)
     try:
@@ -142,6 +152,36 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
     except OverflowError as exc:
         raise GalleryError(BAD_CURSOR) from exc
     return created_at, int(match[2])
+
+
+def _unpack(cursor: str) -> str:
+    """The text inside a cursor; `GalleryError(BAD_CURSOR)` for anything not one of ours."""
+    if len(cursor) > _CURSOR_MAX_CHARS or not cursor.isascii():
+        raise GalleryError(BAD_CURSOR)
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+    except (binascii.Error, ValueError) as exc:
+        raise GalleryError(BAD_CURSOR) from exc
+
+
+def _pack(raw: str) -> str:
+    return base64.urlsafe_b64encode(raw.encode()).rstrip(b"=").decode()
+
+
+def encode_likeness_cursor(likeness: float | None, image_id: int) -> str:
+    """The position after a picture in the likeness order (repr() of a float round-trips)."""
+    return _pack(f"u:{image_id}" if likeness is None else f"s:{likeness!r}:{image_id}")
+
+
+def decode_likeness_cursor(cursor: str) -> tuple[float | None, int]:
+    """Undo `encode_likeness_cursor`: (likeness or None for an unscored picture, id)."""
+    raw = _unpack(cursor)
+    scored, unscored = _SCORED_CURSOR.fullmatch(raw), _UNSCORED_CURSOR.fullmatch(raw)
+    if scored is not None and math.isfinite(float(scored[1])) and int(scored[2]) <= _MAX_ID:
+        return float(scored[1]), int(scored[2])
+    if unscored is not None and int(unscored[1]) <= _MAX_ID:
+        return None, int(unscored[1])
+    raise GalleryError(BAD_CURSOR)
 
 
 # --- views -------------------------------------------------------------------------------------
@@ -247,13 +287,18 @@ def page(
     model_id: int | None = None,
     style_id: str | None = None,
     favourites: bool = False,
+    sort: Sort = Sort.NEWEST,
+    hide_not_you: bool = False,
 ) -> GalleryPage:
-    """One page of the user's images, newest first, and the cursor of the next (None at the end).
+    """One page of the user's images and the cursor of the next (None at the end).
 
-    The filters narrow the same (created_at, id) walk: a model filter uses the
-    (user_id, model_id, created_at, id) index, the others the (user_id, created_at, id) one.
-    Favourites are asked for as plain `WHERE favourite` (not `IS true`) so that a partial
-    index `WHERE favourite` can serve them (see bench/gallery_queries.py).
+    Newest first by default; `Sort.LIKENESS` puts the most alike first (see the module's
+    note). `hide_not_you` leaves out the pictures scored past the likeness threshold (the
+    ones marked "doesn't look like you"); unscored pictures stay. The filters narrow the
+    same walk: a model filter uses the (user_id, model_id, created_at, id) index, the others
+    the (user_id, created_at, id) one. Favourites are asked for as plain `WHERE favourite`
+    (not `IS true`) so that a partial index `WHERE favourite` can serve them (see
+    bench/gallery_queries.py).
     """
     limit = max(1, min(limit, MAX_PAGE))
     query = _with_model_name().where(col(GeneratedImage.user_id) == user_id)
@@ -263,6 +308,31 @@ def page(
         query = query.where(col(GeneratedImage.style_id) == style_id)
     if favourites:
         query = query.where(col(GeneratedImage.favourite))
+    if hide_not_you:
+        likeness = col(GeneratedImage.likeness)
+        query = query.where(or_(likeness.is_(None), likeness <= get_settings().likeness_threshold))
+    if sort == Sort.LIKENESS:
+        rows = _by_likeness(query, cursor, limit)
+    else:
+        rows = _by_time(query, cursor, limit)
+    storage = get_storage()
+    items = tuple(_view(image, name, storage, reveal=False) for image, name in rows[:limit])
+    next_cursor = None
+    if len(rows) > limit:
+        last = items[-1]
+        next_cursor = (
+            encode_likeness_cursor(last.likeness, last.id)
+            if sort == Sort.LIKENESS
+            else encode_cursor(last.created_at, last.id)
+        )
+    return GalleryPage(items=items, next_cursor=next_cursor)
+
+
+_Rows = list[Row[GeneratedImage, str]]
+
+
+def _by_time(query: Select[GeneratedImage, str], cursor: str | None, limit: int) -> _Rows:
+    """Up to limit + 1 rows newest first (the extra one says whether a next page exists)."""
     if cursor is not None:
         after = decode_cursor(cursor)
         query = query.where(
@@ -272,12 +342,28 @@ def page(
         col(GeneratedImage.created_at).desc(), col(GeneratedImage.id).desc()
     ).limit(limit + 1)
     with session_scope() as s:
-        rows = s.execute(query).all()
-    storage = get_storage()
-    items = tuple(_view(image, name, storage, reveal=False) for image, name in rows[:limit])
-    last = rows[limit - 1][0] if len(rows) > limit else None
-    next_cursor = encode_cursor(last.created_at, last.id) if last and last.id else None
-    return GalleryPage(items=items, next_cursor=next_cursor)
+        return list(s.execute(query).all())
+
+
+def _by_likeness(query: Select[GeneratedImage, str], cursor: str | None, limit: int) -> _Rows:
+    """Up to limit + 1 rows: scored ones by (likeness, id) upwards, then unscored ones by id
+    downwards. The second query runs only on the page where the scored ones run out."""
+    likeness, image_id = col(GeneratedImage.likeness), col(GeneratedImage.id)
+    after_score, after_id = decode_likeness_cursor(cursor) if cursor else (0.0, None)
+    rows: _Rows = []
+    with session_scope() as s:
+        if after_score is not None:
+            scored = query.where(likeness.is_not(None))
+            if after_id is not None:
+                scored = scored.where(tuple_(likeness, image_id) > tuple_(after_score, after_id))
+            rows = list(s.execute(scored.order_by(likeness, image_id).limit(limit + 1)).all())
+            after_id = None  # the unscored walk starts at the top
+        if len(rows) <= limit:
+            unscored = query.where(likeness.is_(None))
+            if after_id is not None:
+                unscored = unscored.where(image_id < after_id)
+            rows += s.execute(unscored.order_by(image_id.desc()).limit(limit + 1 - len(rows)))
+    return rows
 
 
 def get_image(user_id: int, image_id: int, *, reveal: bool = False) -> ImageView:

@@ -1,18 +1,29 @@
-"""The Gallery page: every picture newest first, filters, a detail modal, bulk actions."""
+"""The Gallery page: its sort and filters, the selection, the detail modal, deletion.
+
+The pictures themselves are not here: the grid fetches its pages over HTTP
+(photoai/components/gallery_grid.py), so this state stays a few kilobytes however many
+pictures a user has, and scrolling sends it no event at all. What it holds for the grid is
+bounded: the selection (at most `MAX_SELECTED`), the ids deleted since the grid's list was
+fetched (at most `MAX_REMOVED`, then the list starts over) and the favourite marks changed
+since (likewise).
+"""
 
 import asyncio
+from urllib.parse import urlencode
 
 import reflex as rx
 from reflex.event import EventSpec
 
+from photoai.api.gallery_routes import PAGE_ROUTE
 from photoai.services import gallery
-from photoai.services.gallery import ImageView
+from photoai.services.gallery import ImageView, Sort
 from photoai.settings import get_settings
 from photoai.state.display import when
 from photoai.state.session import SessionState
 
-PAGE_SIZE = 48
-MAX_SELECTED = 200
+MAX_SELECTED = gallery.MAX_IDS
+# Past this many deletions or favourite changes the grid is told to fetch its list afresh.
+MAX_REMOVED = 500
 
 
 def image_row(view: ImageView) -> dict[str, str]:
@@ -43,15 +54,18 @@ def image_row(view: ImageView) -> dict[str, str]:
 
 
 class GalleryState(SessionState):
-    items: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
-    has_more: rx.Field[bool] = rx.field(False)
-    loading: rx.Field[bool] = rx.field(False)
     model_filter: rx.Field[str] = rx.field("all")
     style_filter: rx.Field[str] = rx.field("all")
     favourites_only: rx.Field[bool] = rx.field(False)
+    sort: rx.Field[str] = rx.field(Sort.NEWEST.value)
+    hide_not_you: rx.Field[bool] = rx.field(False)
     model_options: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     style_options: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
     selected: rx.Field[list[str]] = rx.field(default_factory=list)
+    # For the grid: bumped to make it fetch its list afresh; what changed since it did.
+    reload: rx.Field[int] = rx.field(0)
+    removed: rx.Field[list[str]] = rx.field(default_factory=list)
+    favourite_marks: rx.Field[dict[str, bool]] = rx.field(default_factory=dict)
     current: rx.Field[dict[str, str]] = rx.field(default_factory=dict)
     modal_open: rx.Field[bool] = rx.field(False)
     error: rx.Field[str] = rx.field("")
@@ -60,7 +74,20 @@ class GalleryState(SessionState):
     pending_delete: rx.Field[list[str]] = rx.field(default_factory=list)
     undo_ids: rx.Field[list[str]] = rx.field(default_factory=list)
     undo_message: rx.Field[str] = rx.field("")
-    _cursor: str | None = None
+
+    @rx.var
+    def page_url(self) -> str:
+        """The grid's page route with this sort and these filters (the grid adds the cursor)."""
+        params = {"sort": self.sort}
+        if self.model_filter != "all":
+            params["model"] = self.model_filter
+        if self.style_filter != "all":
+            params["style"] = self.style_filter
+        if self.favourites_only:
+            params["favourites"] = "1"
+        if self.hide_not_you:
+            params["hide_not_you"] = "1"
+        return f"{PAGE_ROUTE}?{urlencode(params)}"
 
     @rx.var
     def zip_url(self) -> str:
@@ -80,21 +107,11 @@ class GalleryState(SessionState):
         minutes = max(1, get_settings().picture_undo_seconds // 60)
         return "1 minute" if minutes == 1 else f"{minutes} minutes"
 
-    async def _load(self, user_id: int, *, more: bool) -> None:
-        cursor = self._cursor if more else None
-        result = await asyncio.to_thread(
-            gallery.page,
-            user_id,
-            cursor=cursor,
-            limit=PAGE_SIZE,
-            model_id=int(self.model_filter) if self.model_filter.isdigit() else None,
-            style_id=None if self.style_filter == "all" else self.style_filter,
-            favourites=self.favourites_only,
-        )
-        rows = [image_row(i) for i in result.items]
-        self.items = [*self.items, *rows] if more else rows
-        self._cursor = result.next_cursor
-        self.has_more = result.next_cursor is not None
+    def _start_over(self) -> None:
+        """Make the grid fetch its list from the top; nothing it was told about still holds."""
+        self.removed = []
+        self.favourite_marks = {}
+        self.reload += 1
 
     @rx.event
     async def on_load(self) -> EventSpec | None:
@@ -108,46 +125,38 @@ class GalleryState(SessionState):
         self.pending_delete = []
         self.undo_ids = []
         self.undo_message = ""
+        self.removed = []
+        self.favourite_marks = {}
         models, used_styles = await asyncio.to_thread(gallery.filters, user.user_id)
         self.model_options = [{"value": str(i), "label": n} for i, n in models]
         self.style_options = [{"value": i, "label": n} for i, n in used_styles]
-        await self._load(user.user_id, more=False)
         return None
 
     @rx.event
-    async def load_more(self) -> EventSpec | None:
-        if self.loading or not self.has_more:
-            return None
-        user = await self._current_user()
-        if user is None:
-            return self._login_redirect()
-        self.loading = True
-        try:
-            await self._load(user.user_id, more=True)
-        finally:
-            self.loading = False
-        return None
-
-    @rx.event
-    async def set_filter(self, name: str, value: str) -> EventSpec | None:
-        user = await self._current_user()
-        if user is None:
-            return self._login_redirect()
-        if name == "model":
+    def set_filter(self, name: str, value: str) -> None:
+        """Change the sort or a filter; values not on offer are ignored (the grid's page
+        route checks them again)."""
+        if name == "model" and (value == "all" or value.isdigit()):
             self.model_filter = value
-        elif name == "style":
+        elif name == "style" and (value == "all" or len(value) <= 64):
             self.style_filter = value
         elif name == "favourites":
             self.favourites_only = value == "yes"
+        elif name == "hide_not_you":
+            self.hide_not_you = value == "yes"
+        elif name == "sort" and value in {s.value for s in Sort}:
+            self.sort = value
+        else:
+            return
         self.selected = []
-        await self._load(user.user_id, more=False)
-        return None
+        self.removed = []
+        self.favourite_marks = {}
 
     @rx.event
     def toggle_select(self, image_id: str) -> None:
         if image_id in self.selected:
             self.selected = [i for i in self.selected if i != image_id]
-        elif len(self.selected) < MAX_SELECTED:
+        elif len(self.selected) < MAX_SELECTED and image_id.isdigit():
             self.selected = [*self.selected, image_id]
 
     @rx.event
@@ -182,25 +191,24 @@ class GalleryState(SessionState):
     def set_modal_open(self, is_open: bool) -> None:
         self.modal_open = is_open
 
-    def _replace_row(self, image_id: str, **changes: str) -> None:
-        self.items = [{**i, **changes} if i["id"] == image_id else i for i in self.items]
-        if self.current.get("id") == image_id:
-            self.current = {**self.current, **changes}
-
     @rx.event
-    async def toggle_favourite(self, image_id: str) -> EventSpec | None:
+    async def toggle_favourite(self) -> EventSpec | None:
+        """(Un)favourite the picture open in the details view."""
         user = await self._current_user()
         if user is None:
             return self._login_redirect()
-        now = not any(i["id"] == image_id and i["favourite"] for i in self.items)
-        if self.current.get("id") == image_id:
-            now = not self.current.get("favourite")
+        image_id = self.current.get("id", "")
+        now = not self.current.get("favourite")
         try:
             await asyncio.to_thread(gallery.set_favourite, user.user_id, int(image_id), now)
         except (gallery.GalleryError, ValueError):
             self.error = "Image not found."
             return None
-        self._replace_row(image_id, favourite="yes" if now else "")
+        self.current = {**self.current, "favourite": "yes" if now else ""}
+        if len(self.favourite_marks) >= MAX_REMOVED:
+            self._start_over()
+        else:
+            self.favourite_marks = {**self.favourite_marks, image_id: now}
         return None
 
     @rx.event
@@ -233,8 +241,11 @@ class GalleryState(SessionState):
             self.error = str(exc)
             return None
         gone = set(ids)
-        self.items = [i for i in self.items if i["id"] not in gone]
         self.selected = [i for i in self.selected if i not in gone]
+        if len(self.removed) + len(ids) > MAX_REMOVED:
+            self._start_over()
+        else:
+            self.removed = [*self.removed, *ids]
         self.undo_ids = [str(n) for n in numbers]
         self.undo_message = "Picture deleted." if deleted == 1 else f"{deleted} pictures deleted."
         return None
@@ -249,7 +260,7 @@ class GalleryState(SessionState):
         restored = await asyncio.to_thread(gallery.restore_images, user.user_id, numbers)
         if restored < len(numbers):
             self.error = "Too late to undo: deleted pictures are removed for good after a while."
-        await self._load(user.user_id, more=False)
+        self._start_over()
         return None
 
     @rx.event

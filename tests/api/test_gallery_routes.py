@@ -4,6 +4,7 @@ import io
 import os
 import zipfile
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from starlette.applications import Starlette
@@ -14,7 +15,7 @@ from photoai.services import accounts, gallery
 from photoai.services.storage import get_storage
 from photoai.settings import get_settings
 from tests.factories import make_user
-from tests.services.test_gallery import add_image
+from tests.services.test_gallery import T0, add_image
 
 
 def sign_in(user_id: int) -> str:
@@ -112,3 +113,102 @@ def test_download_link_saves_the_original_as_an_attachment(client: TestClient) -
     # A name a browser could misread falls back to the stored file's own name.
     odd = client.get(view.original_url + "&download=../x%22.jpg")
     assert odd.headers["content-disposition"] == f'attachment; filename="{image}.jpg"'
+
+
+# --- /api/gallery/page -------------------------------------------------------------------------
+
+
+def page_of(client: TestClient, query: str = "") -> dict[str, object]:
+    response = client.get(f"/api/gallery/page{query}")
+    assert response.status_code == 200, response.text
+    assert response.headers["cache-control"] == "no-store"
+    body = response.json()
+    assert isinstance(body, dict)
+    return body
+
+
+def test_pages_walk_the_users_pictures_with_their_cursors(client: TestClient) -> None:
+    user = make_user()
+    made = [add_image(user, at=T0 + timedelta(seconds=n)) for n in range(5)]
+    as_user(client, user)
+    first = page_of(client, "?limit=2")
+    assert [i["id"] for i in first["items"]] == [str(made[4]), str(made[3])]  # type: ignore[union-attr]
+    seen = [i["id"] for i in first["items"]]  # type: ignore[union-attr]
+    cursor = first["next"]
+    while cursor is not None:
+        body = page_of(client, f"?limit=2&cursor={cursor}")
+        seen += [i["id"] for i in body["items"]]  # type: ignore[union-attr]
+        cursor = body["next"]
+    assert seen == [str(i) for i in reversed(made)]
+
+
+def test_a_page_holds_only_what_a_tile_shows(client: TestClient) -> None:
+    user = make_user()
+    image = add_image(user, favourite=True)
+    item = page_of(as_user(client, user))["items"][0]  # type: ignore[index]
+    assert set(item) == {"id", "thumb", "alt", "favourite", "flagged", "likeness"}
+    assert item["id"] == str(image)
+    assert item["favourite"] is True
+    assert client.get(item["thumb"]).status_code == 200
+
+
+def test_filters_and_likeness_sort_reach_the_query(client: TestClient) -> None:
+    user = make_user()
+    noir = add_image(user, style_id="noir")
+    add_image(user, style_id="beach")
+    favourite = add_image(user, favourite=True)
+    as_user(client, user)
+    assert [i["id"] for i in page_of(client, "?style=noir")["items"]] == [str(noir)]  # type: ignore[union-attr]
+    assert [i["id"] for i in page_of(client, "?favourites=1")["items"]] == [str(favourite)]  # type: ignore[union-attr]
+    assert len(page_of(client, "?sort=likeness&hide_not_you=1")["items"]) == 3  # type: ignore[arg-type]
+
+
+def test_another_users_pictures_never_come_back(client: TestClient) -> None:
+    me, other = make_user(), make_user()
+    mine = add_image(me, at=T0)
+    theirs = [add_image(other, at=T0 + timedelta(seconds=n)) for n in range(3)]
+    their_cursor = page_of(as_user(client, other), "?limit=1")["next"]
+    assert their_cursor is not None
+    as_user(client, me)
+    items = page_of(client, f"?limit=100&cursor={their_cursor}")["items"]
+    assert [i["id"] for i in items] == [str(mine)]  # type: ignore[union-attr]
+    everything = page_of(client, "?limit=100")["items"]
+    assert not {i["id"] for i in everything} & {str(t) for t in theirs}  # type: ignore[union-attr]
+
+
+def test_no_session_is_401_for_pages(client: TestClient) -> None:
+    add_image(make_user())
+    response = as_user(client, None).get("/api/gallery/page")
+    assert response.status_code == 401
+    assert "items" not in response.json()
+    client.cookies.set(get_settings().session_cookie_name, "forged-token")
+    assert client.get("/api/gallery/page").status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("query", "says"),
+    [
+        ("?limit=0", "limit"),
+        ("?limit=101", "limit"),
+        ("?limit=100000000000000000000", "limit"),
+        ("?limit=-3", "limit"),
+        ("?limit=ten", "limit"),
+        ("?limit=1.5", "limit"),
+        ("?sort=oldest", "sort"),
+        ("?model=abc", "model"),
+        ("?model=-1", "model"),
+        ("?model=" + "9" * 19, "model"),
+        ("?style=" + "x" * 65, "style"),
+        ("?favourites=yes", "favourites"),
+        ("?hide_not_you=2", "hide_not_you"),
+        ("?cursor=garbage!", "cursor"),
+        ("?cursor=" + "x" * 65, "cursor"),
+        ("?sort=likeness&cursor=MTIzOjQ", "cursor"),  # a newest-first cursor
+    ],
+)
+def test_bad_page_requests_are_400_and_say_why(client: TestClient, query: str, says: str) -> None:
+    user = make_user()
+    add_image(user)
+    response = as_user(client, user).get(f"/api/gallery/page{query}")
+    assert response.status_code == 400
+    assert says in response.json()["error"].lower()

@@ -65,6 +65,15 @@ def released_as_not_you(app: RunningApp, email: str) -> int:
     return int(row[0])
 
 
+def tile_badges(page: Page) -> list[str]:
+    """Each gallery tile's likeness badge in order, "" for a picture without a score."""
+    badges: list[str] = page.evaluate(
+        """[...document.querySelectorAll('[data-testid=gallery-tile]')].map(
+            (t) => t.querySelector('[data-testid=tile-likeness]')?.textContent || '')"""
+    )
+    return badges
+
+
 def wait_queue_done(page: Page, rows: int) -> None:
     queue = page.get_by_test_id("queue-row")
     expect(queue).to_have_count(rows, timeout=30_000)
@@ -166,6 +175,35 @@ def test_generate_browse_and_manage(
     tiles.last.scroll_into_view_if_needed()
     page.mouse.wheel(0, 5000)
     expect(tiles).to_have_count(56)
+
+    # Best likeness first: scored pictures from most to least alike, then the unscored ones;
+    # hiding "doesn't look like you" leaves out exactly the weak ones.
+    page.locator("#gallery-sort").click()
+    page.get_by_role("option", name="Best likeness first").click()
+    expect(tiles).to_have_count(48)
+    shoot(page, "gallery-likeness")
+    tiles.last.scroll_into_view_if_needed()
+    page.mouse.wheel(0, 5000)
+    expect(tiles).to_have_count(56)
+    badges = tile_badges(page)
+    rank = {"Strong likeness": 0, "Good likeness": 1, "Weak likeness": 2, "": 3}
+    assert [rank[b] for b in badges] == sorted(rank[b] for b in badges)
+    assert any(b.endswith("likeness") for b in badges)
+    weak = badges.count("Weak likeness")
+    page.locator("#hide-not-you").click()
+    expect(tiles).to_have_count(min(48, 56 - weak))
+    tiles.last.scroll_into_view_if_needed()
+    page.mouse.wheel(0, 5000)
+    expect(tiles).to_have_count(56 - weak)
+    assert "Weak likeness" not in tile_badges(page)
+    page.locator("#hide-not-you").click()
+    page.locator("#gallery-sort").click()
+    page.get_by_role("option", name="Newest first").click()
+    expect(page.locator("#gallery-sort")).to_have_text("Newest first")
+    # A fresh visit keeps the sort and filters and shows a settled list to select from.
+    page.goto("/gallery")
+    expect(page.locator("#gallery-sort")).to_have_text("Newest first")
+    expect(tiles).to_have_count(48)
 
     tiles.nth(0).get_by_role("checkbox").click()
     tiles.nth(2).get_by_role("checkbox").click()
