@@ -5,7 +5,6 @@
 // picture go back to the state as events (onOpen, onReveal, onToggle).
 import { createElement as h, memo, useCallback, useEffect, useMemo, useRef, useState } from "react";
 
-const PAGE_SIZE = 48;
 // Ask for the next page while the "Load more" button is still this far below the screen.
 const AHEAD = "600px";
 const STYLE_ID = "photoai-gallery-grid-style";
@@ -99,8 +98,8 @@ const Tile = memo(function Tile({ item, selected, favourite, onOpen, onReveal, o
   );
 });
 
-// The tiles in blocks of one page each, every block its own grid (48 fills whole rows at 2, 3,
-// 4 and 6 columns). A block off screen is skipped by layout and paint (content-visibility),
+// The tiles in blocks of one page each, every block its own grid (96 or 48 fill whole rows at
+// 2, 3, 4 and 6 columns). A block off screen is skipped by layout and paint (content-visibility),
 // and a block whose pictures and marks did not change is not re-rendered: appending page 100
 // costs about what appending page 2 does, though every tile stays in the page.
 const Chunk = memo(
@@ -163,9 +162,15 @@ export function GalleryGrid({
   // the reader reaches the bottom it is usually here already. {cursor, reply} or null.
   const ahead = useRef(null);
 
+  // The page size is the operator's setting, carried in src: the tiles are grouped by it.
+  const pageSize = useMemo(
+    () => Number(new URLSearchParams(src.split("?")[1] || "").get("limit")) || 48,
+    [src],
+  );
+
   const request = useCallback(
     async (cursor) => {
-      const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
+      const params = new URLSearchParams();
       if (cursor) params.set("cursor", cursor);
       try {
         const reply = await fetch(`${src}${src.includes("?") ? "&" : "?"}${params}`, {
@@ -248,8 +253,8 @@ export function GalleryGrid({
     const marks = favourites || {};
     const shown = items.filter((item) => !gone.has(item.id));
     const blocks = [];
-    for (let start = 0; start < shown.length; start += PAGE_SIZE) {
-      const part = shown.slice(start, start + PAGE_SIZE);
+    for (let start = 0; start < shown.length; start += pageSize) {
+      const part = shown.slice(start, start + pageSize);
       blocks.push(
         h(Chunk, {
           key: part[0].id,
@@ -264,7 +269,7 @@ export function GalleryGrid({
       );
     }
     return blocks;
-  }, [items, removed, selected, favourites, open, reveal, toggle]);
+  }, [items, removed, selected, favourites, open, reveal, toggle, pageSize]);
 
   const children = [];
   if (error) {

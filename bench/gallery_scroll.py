@@ -38,10 +38,11 @@ import redis
 from PIL import Image
 from playwright.sync_api import Page, Response, WebSocket, sync_playwright
 
+from photoai.settings import get_settings
+
 ADMIN_DSN = os.environ.get("PHOTOAI_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 CHROMIUM = os.environ.get("PHOTOAI_CHROMIUM", "/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parent.parent
-PAGE_SIZE = 48
 TILES = "[data-testid=gallery-tile]"
 GALLERY_ROUTES = "/api/gallery/"
 
@@ -169,7 +170,8 @@ def scroll(page: Page, meter: Meter, images: int) -> Scroll:
     result = Scroll()
     started = time.monotonic()
     page.goto("/gallery")
-    page.wait_for_function(f"document.querySelectorAll('{TILES}').length >= {PAGE_SIZE}")
+    first = min(images, get_settings().gallery_page_size)
+    page.wait_for_function(f"document.querySelectorAll('{TILES}').length >= {first}")
     result.first_page = time.monotonic() - started
     shown = tiles(page)
     while shown < images:

@@ -22,7 +22,8 @@ class GalleryGrid(rx.Component):
     library = "$/public/gallery_grid.js"
     tag = "GalleryGrid"
 
-    # `/api/gallery/page?...` with the sort and filters; the grid starts over when it changes.
+    # `/api/gallery/page?...` with the sort, filters and page size; the grid starts over when
+    # it changes.
     src: rx.Var[str]
     # Starts the list over when bumped, e.g. after an undo brings pictures back.
     reload: rx.Var[int]

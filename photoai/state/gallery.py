@@ -77,8 +77,9 @@ class GalleryState(SessionState):
 
     @rx.var
     def page_url(self) -> str:
-        """The grid's page route with this sort and these filters (the grid adds the cursor)."""
-        params = {"sort": self.sort}
+        """The grid's page route with this sort, these filters and the operator's page size
+        (the grid adds the cursor). Read here, at run time, not compiled into the page."""
+        params = {"sort": self.sort, "limit": str(get_settings().gallery_page_size)}
         if self.model_filter != "all":
             params["model"] = self.model_filter
         if self.style_filter != "all":

@@ -113,6 +113,8 @@ def app_server(
         "PHOTOAI_BASE_URL": base_url,
         "PHOTOAI_BCRYPT_ROUNDS": "4",
         "PHOTOAI_STARTER_CREDITS": "20",
+        # The journeys' 57 pictures then span two gallery pages, so scrolling is exercised.
+        "PHOTOAI_GALLERY_PAGE_SIZE": "48",
         "PHOTOAI_TRAINING_COST_CREDITS": "10",
         "PHOTOAI_DEMO_TRAINING_SECONDS": "8",
         "PHOTOAI_STRIPE_SECRET_KEY": stripe_fake.api_key,

@@ -1,7 +1,6 @@
 """The gallery's page state holds no pictures: only the grid's URL, selection and what
 changed since the grid fetched its list, each bounded however big the gallery is."""
 
-import asyncio
 import pickle
 
 import reflex as rx
@@ -10,6 +9,7 @@ from reflex.istate.data import RouterData
 from photoai.services import accounts
 from photoai.settings import get_settings
 from photoai.state.gallery import MAX_REMOVED, MAX_SELECTED, GalleryState
+from tests.async_support import run
 from tests.factories import make_user
 from tests.services.test_gallery import add_image
 
@@ -31,14 +31,14 @@ def gallery_state(user_id: int | None = None) -> GalleryState:
 
 def test_the_grid_url_carries_the_sort_and_filters() -> None:
     state = gallery_state()
-    assert state.page_url == "/api/gallery/page?sort=newest"
+    assert state.page_url == "/api/gallery/page?sort=newest&limit=96"
     state.set_filter("sort", "likeness")
     state.set_filter("model", "12")
     state.set_filter("style", "noir & co")
     state.set_filter("favourites", "yes")
     state.set_filter("hide_not_you", "yes")
     assert state.page_url == (
-        "/api/gallery/page?sort=likeness&model=12&style=noir+%26+co&favourites=1&hide_not_you=1"
+        "/api/gallery/page?sort=likeness&limit=96&model=12&style=noir+%26+co&favourites=1&hide_not_you=1"
     )
 
 
@@ -48,7 +48,7 @@ def test_values_not_on_offer_change_nothing() -> None:
     refused = [("sort", "oldest"), ("model", "1; drop"), ("size", "x"), ("style", "s" * 65)]
     for name, value in refused:
         state.set_filter(name, value)
-    assert state.page_url == "/api/gallery/page?sort=newest"
+    assert state.page_url == "/api/gallery/page?sort=newest&limit=96"
     assert state.selected == ["5"]
 
 
@@ -69,12 +69,12 @@ def test_deleting_many_starts_the_grid_over_instead_of_growing(sqlite_db: str) -
     state.removed = [str(n) for n in range(MAX_REMOVED - 1)]
     reload = state.reload
     state.pending_delete = images
-    asyncio.run(state.confirm_delete())
+    run(state.confirm_delete())
     assert state.removed == []
     assert state.reload == reload + 1
     assert state.undo_message == "3 pictures deleted."
     state.pending_delete = [images[0]]
-    asyncio.run(state.undo_delete())
+    run(state.undo_delete())
     assert state.reload == reload + 2
 
 
@@ -83,7 +83,7 @@ def test_a_big_galleries_state_stays_small(sqlite_db: str) -> None:
     for _ in range(120):
         add_image(user)
     state = gallery_state(user)
-    asyncio.run(state.on_load())
+    run(state.on_load())
     for n in range(MAX_SELECTED):
         state.toggle_select(str(n))
     assert len(pickle.dumps(state.dict())) < 20_000
