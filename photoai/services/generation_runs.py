@@ -592,6 +592,27 @@ def run_generation(job_id: int) -> jobs.Outcome:
     return jobs.Outcome.DONE
 
 
+def sample_likeness(spec: GenerationSpec, user_id: int, job_id: int) -> list[float | None]:
+    """Make `spec.count` pictures as a generation job would, and only score them: nothing is
+    stored, charged or shown in the gallery (the model quality check). One score per usable
+    picture, None for one with no face found; provider errors pass through as in a job."""
+    settings = get_settings()
+    likeness = _load_likeness(spec)
+    chain, downloads = _generators_for(settings, likeness.model_provider)
+    target = JobTarget(job_id, user_id, "", spec)
+    missing = list(range(spec.count))
+    request = _build_request(target, likeness, chain, missing, get_storage(settings))
+    provider, outputs = _generate(request, chain)
+    scores: list[float | None] = []
+    for output in outputs:
+        got = _fetch(output, provider, downloads, settings.max_pixels, likeness.references)
+        if isinstance(got, str):
+            log.warning("sample picture of job %s not usable: %s", job_id, got)
+        else:
+            scores.append(got.likeness)
+    return scores
+
+
 def _reroller(request: GenerationRequest, chain: Chain, count: int) -> Reroll:
     """One more picture for a request: its seed moved past the batch's own seeds, so it is not
     the same picture again; an outage or a refusal keeps the first picture instead."""
