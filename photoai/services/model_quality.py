@@ -17,6 +17,7 @@ model remembers it was refunded.
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from statistics import mean
 
 from sqlalchemy import select, update
@@ -36,6 +37,8 @@ KIND = "model-quality"
 SAMPLE_STYLE = "studio-headshot"
 # A fixed seed: the same model always gets the same sample, so a retrain is compared fairly.
 SAMPLE_SEED = 1234
+# How long after training a page waits for the sample (a failed sample job never measures).
+SAMPLE_WAIT = timedelta(minutes=10)
 RETRAIN_NOT_OFFERED = (
     "Only a model whose sample pictures did not look like you can be retrained for free."
 )
@@ -54,13 +57,22 @@ class Quality:
     line: str
     weak: bool
     can_retrain_free: bool
+    # The sample is still being made (a model trained moments ago): the page waits for it.
+    pending: bool = False
 
 
 def quality_of(model: PersonalModel) -> Quality:
     """The model's quality line and whether the free retrain is offered."""
     threshold = get_settings().likeness_threshold
     if model.status != ModelStatus.READY or model.quality_checked_at is None:
-        return Quality(None, "", weak=False, can_retrain_free=False)
+        pending = (
+            model.status == ModelStatus.READY
+            and bool(model.likeness_references)
+            and get_settings().model_quality_samples > 0
+            and model.trained_at is not None
+            and utcnow() - model.trained_at < SAMPLE_WAIT
+        )
+        return Quality(None, "", weak=False, can_retrain_free=False, pending=pending)
     if model.quality_likeness is None:
         return Quality(
             None,

@@ -124,6 +124,7 @@ class ModelView:
     quality_line: str = ""
     quality_weak: bool = False
     can_retrain_free: bool = False
+    quality_pending: bool = False
 
 
 @dataclass(frozen=True)
@@ -198,6 +199,7 @@ def _model_view(model: PersonalModel, photo_count: int) -> ModelView:
         quality_line=quality.line,
         quality_weak=quality.weak,
         can_retrain_free=quality.can_retrain_free,
+        quality_pending=quality.pending,
     )
 
 
