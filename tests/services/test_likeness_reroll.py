@@ -40,10 +40,7 @@ class Drifting(DemoGenerator):
 
 @pytest.fixture
 def clock(pg: str, redis_conn: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> Clock:
-    training_settings(monkeypatch)
-    # No quality sample after training: its provider call would be counted here too.
-    monkeypatch.setenv("PHOTOAI_MODEL_QUALITY_SAMPLES", "0")
-    get_settings.cache_clear()
+    training_settings(monkeypatch)  # no quality sample after training (tests/conftest.py)
     monkeypatch.setattr(generation_runs, "DemoGenerator", Drifting)
     Drifting.calls = []
     return demo_clock(monkeypatch)

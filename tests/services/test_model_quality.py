@@ -31,6 +31,8 @@ COST = 30  # training_settings' price
 @pytest.fixture
 def clock(pg: str, redis_conn: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> Clock:
     training_settings(monkeypatch)
+    monkeypatch.setenv("PHOTOAI_MODEL_QUALITY_SAMPLES", "2")
+    get_settings.cache_clear()
     return demo_clock(monkeypatch)
 
 
