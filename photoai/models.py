@@ -169,6 +169,12 @@ class PersonalModel(SQLModel, table=True):
     likeness_references: bytes | None = Field(
         default=None, sa_column=Column(LargeBinary, nullable=True)
     )
+    # The model quality check (services/model_quality.py): the mean likeness of a few sample
+    # pictures made right after training; NULL until measured (or when no sample showed a
+    # face). `quality_refunded_at` is set once its training was refunded for a free retrain.
+    quality_likeness: float | None = None
+    quality_checked_at: datetime | None = None
+    quality_refunded_at: datetime | None = None
 
 
 class TrainingPhoto(SQLModel, table=True):

@@ -143,6 +143,19 @@ class Settings(BaseSettings):
         lt=2,
         description="Face embedding distance up to which two faces count as the same person.",
     )
+    model_quality_samples: int = Field(
+        default=2,
+        ge=0,
+        le=4,
+        description="Sample pictures made (not charged) right after a training to show the "
+        "model's likeness on its page; 0 turns the check off.",
+    )
+    likeness_reroll: bool = Field(
+        default=False,
+        description="Ask the provider once more for a delivered picture that does not look "
+        "like the user (one more provider call, still at most one charge) instead of "
+        "releasing its credit at once.",
+    )
     min_photos: int = 8
     max_photos: int = 30
     max_drafts_per_user: int = Field(

@@ -63,6 +63,9 @@ def settings_env(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> Iterator[No
     monkeypatch.setenv("PHOTOAI_REDIS_URL", REDIS_TEST_URL)
     monkeypatch.setenv("PHOTOAI_STARTER_CREDITS", "20")
     monkeypatch.setenv("PHOTOAI_BCRYPT_ROUNDS", "4")
+    # A training's quality sample is a job of its own and a provider call; the tests that are
+    # about it (test_model_quality.py, the browser journeys) turn it on.
+    monkeypatch.setenv("PHOTOAI_MODEL_QUALITY_SAMPLES", "0")
     monkeypatch.setattr(throttle, "_local", {})
     get_settings.cache_clear()
     redis_probe.reset_cache()

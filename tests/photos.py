@@ -17,7 +17,7 @@ import matplotlib.cbook
 import numpy as np
 import pillow_heif
 import skimage.data
-from PIL import Image, ImageCms, ImageEnhance, ImageFilter, ImageOps
+from PIL import Image, ImageCms, ImageDraw, ImageEnhance, ImageFilter, ImageOps
 
 GPS_IFD = 0x8825
 ORIENTATION = 0x0112
@@ -235,6 +235,42 @@ def small_face() -> bytes:
     canvas = Image.new("RGB", (2400, 1600), (182, 176, 166))
     canvas.paste(astronaut(), (944, 544))
     return jpeg(canvas)
+
+
+def sunglasses() -> bytes:
+    """The astronaut in dark round glasses, drawn where her eyes are."""
+    image = upscale(astronaut(), 1024)
+    draw = ImageDraw.Draw(image)
+    # Her face in this framing (dlib's box at 1024 px): x 360-554, y 166-361.
+    left, top, width, height = 360, 166, 194, 195
+    for centre in (0.3, 0.7):
+        x, y = left + width * centre, top + height * 0.38
+        box = (x - width * 0.17, y - height * 0.1, x + width * 0.17, y + height * 0.1)
+        draw.ellipse(box, fill=(12, 12, 14))
+    draw.line(
+        (left + width * 0.45, top + height * 0.38, left + width * 0.55, top + height * 0.38),
+        fill=(12, 12, 14),
+        width=4,
+    )
+    return jpeg(image)
+
+
+def lit(brightness: float) -> bytes:
+    """The astronaut under extreme light: 0.2 is a dim room, 0.08 near black, 2.6 blown out."""
+    return jpeg(ImageEnhance.Brightness(upscale(astronaut(), 1024)).enhance(brightness))
+
+
+def photo_of_a_photo() -> bytes:
+    """Her portrait printed with a white border, lying turned on a table, a lamp's glare on it."""
+    table = Image.new("RGB", (760, 680), (120, 104, 90))
+    portrait = astronaut()
+    border = Image.new("RGB", (portrait.width + 60, portrait.height + 60), (250, 250, 248))
+    border.paste(portrait, (30, 30))
+    turned = border.rotate(6, Image.Resampling.BICUBIC, expand=True, fillcolor=(120, 104, 90))
+    table.paste(turned, ((table.width - turned.width) // 2, (table.height - turned.height) // 2))
+    glare = Image.new("L", table.size, 0)
+    ImageDraw.Draw(glare).ellipse((450, 60, 740, 300), fill=60)
+    return jpeg(Image.composite(Image.new("RGB", table.size, "white"), table, glare))
 
 
 def cat_photo() -> bytes:

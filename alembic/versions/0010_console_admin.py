@@ -1,6 +1,6 @@
 """console: blocked accounts, the append-only audit log, indexes for the operator metrics
 
-Revision ID: 0010_console
+Revision ID: 0010
 Revises: 0009
 Create Date: 2026-11-27 20:45:00.000000
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision: str = "0010_console"
+revision: str = "0010"
 down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -180,6 +180,7 @@ def _facts() -> rx.Component:
                 ),
                 size="2",
             ),
+            rx.cond(model["quality"] != "", _quality_line(model)),
             rx.cond(
                 ModelDetailState.photos_removed != "",
                 rx.hstack(
@@ -223,6 +224,44 @@ def _facts() -> rx.Component:
             width="100%",
         ),
         width="100%",
+    )
+
+
+def _quality_line(model: ObjectVar[dict[str, str]]) -> rx.Component:
+    """The likeness of the sample made after training, and the free retrain when it is weak."""
+    return rx.hstack(
+        rx.icon(
+            rx.cond(model["quality_weak"] == "yes", "triangle-alert", "scan-face"),
+            size=16,
+            flex_shrink="0",
+        ),
+        rx.text(model["quality"], size="2", weight="medium", id="model-quality"),
+        rx.cond(
+            model["retrain_free"] == "yes",
+            rx.button(
+                rx.icon("refresh-cw", size=14),
+                "Retrain for free",
+                on_click=ModelDetailState.retrain_for_free,
+                loading=ModelDetailState.busy,
+                size="2",
+                variant="soft",
+                id="retrain-free",
+            ),
+        ),
+        rx.cond(
+            model["retrain_free"] == "yes",
+            rx.text(
+                "The sample pictures made after training did not look like you: retraining "
+                "refunds this training's credits, then trains again.",
+                size="1",
+                color=rx.color("gray", 11),
+                width="100%",
+            ),
+        ),
+        spacing="2",
+        align="center",
+        wrap="wrap",
+        color=rx.cond(model["quality_weak"] == "yes", rx.color("amber", 11), rx.color("gray", 12)),
     )
 
 

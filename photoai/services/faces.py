@@ -10,7 +10,7 @@ Euclidean distance of their embeddings is at most the operator's threshold
 
 Like the Haar cascade it replaces, the HOG detector finds upright, roughly frontal faces,
 which is what a training photo should show; unlike it, it finds a second face half as wide
-as the first (it looks at a 2x upsampled copy when the faces are small) and does not call a
+as the first (it looks at an enlarged copy when the faces are small) and does not call a
 cat a face. Models are loaded once per process, on first use; one lock serialises calls into
 them, since dlib's objects are not documented as safe to share across threads.
 """
@@ -22,6 +22,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import cv2
 import dlib
 import face_recognition_models
 import numpy as np
@@ -31,12 +32,17 @@ EMBEDDING_DIMS = 128
 EMBEDDING_BYTES = EMBEDDING_DIMS * 4  # float32
 LANDMARKS_FILE = "shape_predictor_5_face_landmarks.dat"
 EMBEDDING_FILE = "dlib_face_recognition_resnet_model_v1.dat"
-# dlib's HOG window is 80x80 px: smaller faces are found only in an upsampled copy, which
-# costs about four times as much per step, so it is looked at only when a face could hide
-# there: 2x when a second face half as wide as the largest could be under 80 px (or no face
-# was found), 4x only when still none was found, to tell a tiny face from no face (about
-# 0.5-1 s, spent only on pictures that are refused anyway).
+# dlib's HOG window is 80x80 px: smaller faces are found only in an enlarged copy, which
+# costs as much more as it has pixels. When a face was found, the second look enlarges the
+# picture only as far as a face SECOND_LOOK_SHARE as wide as it needs (about 1.6x for a face
+# of 125 px in 512, 2.6x the pixels instead of the 4x of dlib's own 2x upsampling; bench/
+# likeness_cost.py); SECOND_LOOK_SHARE sits a little below photo_checks' 0.45, since dlib's
+# boxes come in pyramid steps. When none was found, dlib upsamples 2x, then 4x only when
+# still none was found, to tell a tiny face from no face (about 0.5-1 s, spent only on
+# pictures that are refused anyway).
 HOG_WINDOW_PX = 80
+SECOND_LOOK_SHARE = 0.4
+MAX_SECOND_LOOK_SCALE = 2.0
 MAX_UPSAMPLE = 2
 # Detections with a lower HOG score are texture, not faces. Measured at 512 px on our
 # portraits, their crops, mirrors, tilts, light changes and composites: real faces score
@@ -85,16 +91,22 @@ def load_models() -> None:
         _models()
 
 
-def _detect(image: NDArray[np.uint8], upsample: int) -> list[Face]:
+def _detect(image: NDArray[np.uint8], upsample: int, scale: float = 1.0) -> list[Face]:
+    """Faces found in `image` (enlarged `scale` times first, when above 1), in its pixels."""
     models = _models()
-    rects, scores, _ = models.detector.run(image, upsample, MIN_SCORE)
     height, width = image.shape[:2]
+    looked_at = image
+    if scale > 1:
+        size = (round(width * scale), round(height * scale))
+        looked_at = np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_LINEAR))
+    rects, scores, _ = models.detector.run(looked_at, upsample, MIN_SCORE)
     faces = []
     for rect, score in zip(rects, scores, strict=True):
         if score < MIN_SCORE:
             continue
-        left, top = max(0, rect.left()), max(0, rect.top())
-        right, bottom = min(width, rect.right() + 1), min(height, rect.bottom() + 1)
+        left, top = max(0, round(rect.left() / scale)), max(0, round(rect.top() / scale))
+        right = min(width, round((rect.right() + 1) / scale))
+        bottom = min(height, round((rect.bottom() + 1) / scale))
         if right > left and bottom > top:
             faces.append(Face(left, top, right - left, bottom - top))
     return sorted(faces, key=lambda face: face.width * face.height, reverse=True)
@@ -105,13 +117,22 @@ def detect_faces(image: NDArray[np.uint8], *, second_look: bool = True) -> list[
 
     Callers pass a downscaled copy (a few hundred pixels on the shorter side): detection time
     grows with the pixel count. The picture is looked at upsampled when none was found, and,
-    with `second_look`, when a face half as wide as the largest could be under the detector's
-    window (the upload check needs every face; scoring a picture needs only the largest).
+    with `second_look`, enlarged when a face SECOND_LOOK_SHARE as wide as the largest could
+    be under the detector's window (the upload check needs every face; scoring a picture
+    needs only the largest). The enlarged look finds the large faces too, so its answer
+    replaces the first.
     """
     with _lock:
         faces = _detect(image, 0)
-        if faces and (not second_look or faces[0].width // 2 >= HOG_WINDOW_PX):
-            return faces
+        if faces:
+            scale = HOG_WINDOW_PX / (faces[0].width * SECOND_LOOK_SHARE)
+            if not second_look or scale <= 1:
+                return faces
+            if scale >= MAX_SECOND_LOOK_SCALE:
+                # dlib's own 2x upsampling, on which MIN_SCORE was measured: a bilinear 2x
+                # copy scored the patch on the astronaut's suit 0.58 in a photo of her print.
+                return _detect(image, 1) or faces
+            return _detect(image, 0, scale) or faces
         for upsample in range(1, MAX_UPSAMPLE + 1):
             faces = _detect(image, upsample)
             if faces:

@@ -14,6 +14,9 @@ Decisions, so the UI and support can rely on them:
   whose face is not the user's (beyond PHOTOAI_LIKENESS_THRESHOLD) is kept, shown as a weak
   likeness, and its credit released in the transaction that records it ("doesn't look like
   you" in the ledger). A picture with no face found is not scored and is charged as usual.
+  With PHOTOAI_LIKENESS_REROLL the provider is first asked once more for that picture (one
+  more call, never a second charge); the closer of the two is kept, charged only if it looks
+  like the user.
 - An output that does not download or does not decode is not delivered; whatever was not
   captured goes back to the user when the job finishes (`jobs.succeed` releases the rest).
 - A refusal (content policy, invalid request, no generator for the mode) fails the job at once;
@@ -28,7 +31,8 @@ import logging
 import struct
 import threading
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from io import BytesIO
 from pathlib import PurePosixPath
 from typing import Any
@@ -82,6 +86,10 @@ _EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, struct.error, Image.DecompressionBombError)
 
 Chain = list[tuple[str, Generator]]
+# Asks the provider for one more picture in place of the given one: (provider, output), or
+# None when it could not (the first picture is then kept).
+Reroll = Callable[[GeneratedOutput], tuple[str, GeneratedOutput] | None]
+NOT_YOU_REROLLED = f"{likeness_score.NOT_YOU} (asked twice)"
 
 
 @dataclass(frozen=True)
@@ -360,7 +368,9 @@ class _JobStopped(Exception):
     """The job was finished elsewhere (deadline, reaper) while this image was on its way."""
 
 
-def _record(target: JobTarget, index: int, row: GeneratedImage, threshold: float) -> int:
+def _record(
+    target: JobTarget, index: int, row: GeneratedImage, threshold: float, rerolled: bool = False
+) -> int:
     """The image's row and its charge, together or not at all.
 
     A picture whose face is farther than `threshold` from the user's is kept but not charged:
@@ -392,7 +402,8 @@ def _record(target: JobTarget, index: int, row: GeneratedImage, threshold: float
                 target.hold_reference,
                 spec.unit_cost,
                 reference=capture_reference(target.hold_reference, index),
-                description=f"{description}, not charged: {likeness_score.NOT_YOU}",
+                description=f"{description}, not charged: "
+                f"{NOT_YOU_REROLLED if rerolled else likeness_score.NOT_YOU}",
                 session=s,
             )
         elif not row.flagged:
@@ -406,6 +417,59 @@ def _record(target: JobTarget, index: int, row: GeneratedImage, threshold: float
         return row.id
 
 
+@dataclass(frozen=True)
+class _Fetched:
+    output: GeneratedOutput
+    provider: str
+    content_type: str
+    width: int
+    height: int
+    thumb: bytes
+    likeness: float | None
+
+
+def _fetch(
+    output: GeneratedOutput,
+    provider: str,
+    downloads: httpx.Client,
+    max_pixels: int,
+    references: tuple[Embedding, ...],
+) -> _Fetched | str:
+    """The output downloaded, checked, thumbnailed and scored; or why it is not usable."""
+    try:
+        fetched = output if output.data is not None else fetch_output(downloads, output)
+    except ProviderError as exc:
+        return f"download failed: {exc}"
+    assert fetched.data is not None
+    content_type = sniff_image_type(fetched.data)
+    picture = _thumbnail(fetched.data, max_pixels) if content_type else None
+    if content_type is None or picture is None:
+        return f"{provider} sent an unreadable image"
+    likeness = _likeness(fetched.data, references) if references and not fetched.flagged else None
+    return _Fetched(fetched, provider, content_type, *picture, likeness)
+
+
+def _rerolled(
+    first: _Fetched,
+    reroll: Reroll,
+    downloads: httpx.Client,
+    max_pixels: int,
+    references: tuple[Embedding, ...],
+) -> _Fetched:
+    """The closer to the user of `first` and one more picture asked for in its place (one
+    with no face found, or flagged, is no closer: it would be charged for nothing better)."""
+    asked = reroll(first.output)
+    if asked is None:
+        return first
+    second = _fetch(asked[1], asked[0], downloads, max_pixels, references)
+    if isinstance(second, str):
+        log.warning("re-rolled picture not usable: %s", second)
+        return first
+    if second.likeness is not None and first.likeness is not None:
+        return second if second.likeness < first.likeness else first
+    return first
+
+
 def deliver_output(
     target: JobTarget,
     index: int,
@@ -416,28 +480,28 @@ def deliver_output(
     storage: Storage,
     max_pixels: int,
     references: tuple[Embedding, ...] = (),
+    reroll: Reroll | None = None,
 ) -> Delivered | None:
     """Download, check, store, score and record one output; None when it is not delivered.
 
     Keys depend only on job and index, so a retry after a crash overwrites its own files
     instead of leaving strays. With `references` (the user's faces), a picture is scored
-    against them, and one that is not the user is not charged (see `_record`).
+    against them, and one that is not the user is not charged (see `_record`); with
+    `reroll`, such a picture is first asked for once more, and the closer of the two kept.
     """
     started = time.perf_counter()
     spec = target.spec
-    try:
-        fetched = output if output.data is not None else fetch_output(downloads, output)
-    except ProviderError as exc:
-        log.warning("job %s image %s: download failed: %s", target.job_id, index, exc)
+    threshold = get_settings().likeness_threshold
+    first = _fetch(output, provider, downloads, max_pixels, references)
+    if isinstance(first, str):
+        log.warning("job %s image %s: %s", target.job_id, index, first)
         return None
+    kept, rerolled = first, False
+    if reroll is not None and first.likeness is not None and first.likeness > threshold:
+        kept, rerolled = _rerolled(first, reroll, downloads, max_pixels, references), True
+    fetched, provider, likeness = kept.output, kept.provider, kept.likeness
     assert fetched.data is not None
-    content_type = sniff_image_type(fetched.data)
-    picture = _thumbnail(fetched.data, max_pixels) if content_type else None
-    if content_type is None or picture is None:
-        log.warning("job %s image %s: %s sent an unreadable image", target.job_id, index, provider)
-        return None
-    width, height, thumb = picture
-    likeness = _likeness(fetched.data, references) if references and not fetched.flagged else None
+    content_type, width, height, thumb = kept.content_type, kept.width, kept.height, kept.thumb
     key = image_key(target.user_id, target.job_id, index, _EXTENSIONS[content_type])
     thumb_key = image_thumb_key(target.user_id, target.job_id, index)
     storage.put(key, fetched.data, content_type)
@@ -461,7 +525,7 @@ def deliver_output(
         likeness=likeness,
     )
     try:
-        image_id = _record(target, index, row, get_settings().likeness_threshold)
+        image_id = _record(target, index, row, threshold, rerolled)
     except _JobStopped as exc:
         storage.delete(key)
         storage.delete(thumb_key)
@@ -512,6 +576,7 @@ def run_generation(job_id: int) -> jobs.Outcome:
     request = _build_request(target, likeness, chain, missing, storage)
     provider, outputs = _generate(request, chain)
     context.bind(provider=provider)
+    reroll = _reroller(request, chain, spec.count) if settings.likeness_reroll else None
     stored = len(done)
     for index, output in zip(missing, outputs, strict=False):
         delivered = deliver_output(
@@ -523,6 +588,7 @@ def run_generation(job_id: int) -> jobs.Outcome:
             storage=storage,
             max_pixels=settings.max_pixels,
             references=likeness.references,
+            reroll=reroll,
         )
         stored += delivered is not None
         jobs.heartbeat(job_id, stored / spec.count)
@@ -532,6 +598,44 @@ def run_generation(job_id: int) -> jobs.Outcome:
         )
     jobs.set_external(job_id, provider, "")  # who delivered, for the console's provider health
     return jobs.Outcome.DONE
+
+
+def sample_likeness(spec: GenerationSpec, user_id: int, job_id: int) -> list[float | None]:
+    """Make `spec.count` pictures as a generation job would, and only score them: nothing is
+    stored, charged or shown in the gallery (the model quality check). One score per usable
+    picture, None for one with no face found; provider errors pass through as in a job."""
+    settings = get_settings()
+    likeness = _load_likeness(spec)
+    chain, downloads = _generators_for(settings, likeness.model_provider)
+    target = JobTarget(job_id, user_id, "", spec)
+    missing = list(range(spec.count))
+    request = _build_request(target, likeness, chain, missing, get_storage(settings))
+    provider, outputs = _generate(request, chain)
+    scores: list[float | None] = []
+    for output in outputs:
+        got = _fetch(output, provider, downloads, settings.max_pixels, likeness.references)
+        if isinstance(got, str):
+            log.warning("sample picture of job %s not usable: %s", job_id, got)
+        else:
+            scores.append(got.likeness)
+    return scores
+
+
+def _reroller(request: GenerationRequest, chain: Chain, count: int) -> Reroll:
+    """One more picture for a request: its seed moved past the batch's own seeds, so it is not
+    the same picture again; an outage or a refusal keeps the first picture instead."""
+
+    def reroll(first: GeneratedOutput) -> tuple[str, GeneratedOutput] | None:
+        seed = None if first.seed is None else (first.seed + count) % (MAX_SEED + 1)
+        try:
+            provider, outputs = _generate(replace(request, n=1, seed=seed), chain)
+        except (jobs.PermanentJobError, ProviderError) as exc:
+            log.warning("re-roll not made: %s", exc)
+            return None
+        log.info("re-rolled a picture that did not look like the user (%s)", provider)
+        return (provider, outputs[0]) if outputs else None
+
+    return reroll
 
 
 def on_generation_finished(job_id: int) -> None:

@@ -29,7 +29,7 @@ from photoai.models import (
     User,
     utcnow,
 )
-from photoai.services import analytics, faces, jobs, maintenance
+from photoai.services import analytics, faces, jobs, maintenance, model_quality
 from photoai.services.likeness import (
     DIFFERENT_PERSON,
     NO_CLEAR_PERSON,
@@ -120,6 +120,11 @@ class ModelView:
     created_at: datetime
     updated_at: datetime
     trained_at: datetime | None
+    # "Model quality: Strong likeness (0.21)" once the sample after training was measured.
+    quality_line: str = ""
+    quality_weak: bool = False
+    can_retrain_free: bool = False
+    quality_pending: bool = False
 
 
 @dataclass(frozen=True)
@@ -176,6 +181,7 @@ def _accepted_count(s: Session, model_id: int) -> int:
 def _model_view(model: PersonalModel, photo_count: int) -> ModelView:
     assert model.id is not None
     provider = model.provider or get_settings().trainer
+    quality = model_quality.quality_of(model)
     return ModelView(
         id=model.id,
         name=model.name,
@@ -190,6 +196,10 @@ def _model_view(model: PersonalModel, photo_count: int) -> ModelView:
         created_at=model.created_at,
         updated_at=model.updated_at,
         trained_at=model.trained_at,
+        quality_line=quality.line,
+        quality_weak=quality.weak,
+        can_retrain_free=quality.can_retrain_free,
+        quality_pending=quality.pending,
     )
 
 
@@ -543,6 +553,8 @@ def start_training(user_id: int, model_id: int) -> int:
                 provider=provider,
                 cost_credits=cost,
                 likeness_references=references,
+                quality_likeness=None,
+                quality_checked_at=None,
                 updated_at=utcnow(),
             )
             .returning(col(PersonalModel.id))
@@ -602,6 +614,30 @@ def retry_training(user_id: int, model_id: int) -> int:
     return start_training(user_id, model_id)
 
 
+def retrain_for_free(user_id: int, model_id: int) -> int:
+    """Retrain a model whose quality sample did not look like its person: its training's cost
+    is refunded through the ledger (`model_quality.refund_for_retrain`), then a new training
+    starts and holds its cost as usual. If that training cannot start, the model stays usable
+    as it was, and the refund stays (the ledger already says why)."""
+    fewest, _ = photo_range()
+    with session_scope() as s:
+        _owned_model(s, user_id, model_id)
+        if _accepted_count(s, model_id) < fewest:
+            raise TrainingError(
+                "This model's photos were removed after training, so it cannot be retrained; "
+                "make a new model with new photos."
+            )
+    try:
+        model_quality.refund_for_retrain(user_id, model_id)
+    except model_quality.QualityError as exc:
+        raise TrainingError(str(exc)) from exc
+    try:
+        return start_training(user_id, model_id)
+    except BaseException:
+        model_quality.restore_after_failed_start(model_id)
+        raise
+
+
 def forget_at_provider(provider: str, external_id: str, trained_version: str) -> None:
     """Delete the provider's copies of a training where its API allows (see each trainer's
     `forget`). Best effort: a provider that is down must not keep a user's model, or account,
@@ -646,5 +682,11 @@ def delete_model(user_id: int, model_id: int) -> None:
         s.execute(delete(PersonalModel).where(col(PersonalModel.id) == model_id))
 
 
-jobs.register(KIND, run_training, on_finish=on_training_finished)
+def _on_training_finished(job_id: int) -> None:
+    """Settle the model, then queue its quality sample (each never raises)."""
+    on_training_finished(job_id)
+    model_quality.after_training(job_id)
+
+
+jobs.register(KIND, run_training, on_finish=_on_training_finished)
 maintenance.register("reconcile trainings", reconcile_trainings, RECONCILE_EVERY_SECONDS)

@@ -37,6 +37,9 @@ STATUS_LABELS = {
 }
 USER_ERRORS = (training.TrainingError, credits.CreditError, QueueUnavailable)
 TRAINING_STARTED = "Training started. This page updates by itself."
+RETRAIN_STARTED = (
+    "Your training credits were refunded and a new training started. This page updates by itself."
+)
 # What replaces TRAINING_STARTED once the training ends (a failure shows its own error).
 TRAINING_ENDED = {"ready": "Training finished: your model is ready to generate photos."}
 PROGRESS_STEP_BYTES = 256 * 1024
@@ -60,6 +63,10 @@ def model_row(view: ModelView) -> dict[str, str]:
         "created": when(view.created_at),
         "updated": when(view.updated_at),
         "trained": when(view.trained_at),
+        "quality": view.quality_line,
+        "quality_weak": "yes" if view.quality_weak else "",
+        "retrain_free": "yes" if view.can_retrain_free else "",
+        "quality_pending": "yes" if view.quality_pending else "",
     }
 
 
@@ -251,7 +258,8 @@ class ModelDetailState(SessionState):
 
     @rx.var
     def active(self) -> bool:
-        return self.model.get("status", "") in ACTIVE
+        """Training, or ready with its quality sample still being made: the page follows."""
+        return self.model.get("status", "") in ACTIVE or self.model.get("quality_pending") == "yes"
 
     def _model_id(self) -> int | None:
         raw = self.router.url.path.rstrip("/").rsplit("/", 1)[-1]
@@ -499,6 +507,30 @@ class ModelDetailState(SessionState):
         except USER_ERRORS as exc:
             self.error = str(exc)
             self.need_credits = isinstance(exc, credits.InsufficientCredits)
+        self.busy = False
+        await self._refresh_profile(user)
+        yield await self._reload()
+
+    @rx.event
+    async def retrain_for_free(self) -> AsyncIterator[EventSpec | None]:
+        """Refund a weak model's training and train it again (see services/model_quality)."""
+        if self.busy or self.model.get("retrain_free") != "yes":
+            return
+        user = await self._current_user()
+        if user is None:
+            yield self._login_redirect()
+            return
+        model_id = self._model_id()
+        if model_id is None:
+            return
+        self.busy = True
+        self.error = self.notice = ""
+        yield None
+        try:
+            await asyncio.to_thread(training.retrain_for_free, user.user_id, model_id)
+            self.notice = RETRAIN_STARTED
+        except USER_ERRORS as exc:
+            self.error = str(exc)
         self.busy = False
         await self._refresh_profile(user)
         yield await self._reload()

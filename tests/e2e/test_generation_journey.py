@@ -112,7 +112,7 @@ def test_generate_browse_and_manage(
     wait_queue_done(page, 10)
     shoot(page, "generate-queue")
     # Pictures whose face does not match the user's held-out photos are delivered but not
-    # charged (the demo's watercolour look paints the face past recognition).
+    # charged; how many is read from the ledger.
     not_you = released_as_not_you(app_server, email)
     expect(page.locator("#nav-balance")).to_have_text(str(20 - 10 + 100 - 1 - 4 - 52 + not_you))
 

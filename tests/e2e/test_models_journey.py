@@ -92,6 +92,11 @@ def test_upload_check_train_and_see_ready_live(
     expect(page.get_by_text("Ready", exact=True).first).to_be_visible(timeout=90_000)
     expect(page.get_by_text("Training started")).to_have_count(0)
     expect(page.get_by_role("status")).to_contain_text("Training finished")
+    # The quality sample made after training arrives without a reload.
+    expect(page.locator("#model-quality")).to_contain_text(
+        re.compile(r"^Model quality: Strong likeness \(0\.\d\d\)$"), timeout=60_000
+    )
+    expect(page.locator("#retrain-free")).to_have_count(0)
     shoot(page, "model-ready")
     assert not [m for m in console if "value" in m], console
     page.goto("/models")

@@ -16,9 +16,12 @@ from PIL import Image, ImageCms
 from photoai.providers.demo_generator import DemoGenerator
 from photoai.providers.demo_looks import LOOKS
 from photoai.providers.generation_base import GenerationRequest
+from photoai.services import likeness_score
+from photoai.services.faces import Embedding
 from photoai.services.image_hash import hamming, phash
 from photoai.services.styles import STYLES
-from photoai.settings import PROJECT_ROOT
+from photoai.settings import PROJECT_ROOT, get_settings
+from tests import photos
 
 PREVIEWS = PROJECT_ROOT / "assets" / "styles"
 # Of 3 x 64 bits. Re-encodings of one picture differ by 0-8 bits per channel. The closest two
@@ -89,3 +92,33 @@ def test_demo_pictures_take_the_chosen_styles_look(portrait: bytes) -> None:
     assert isinstance(sand, tuple) and sand[0] > 180 and sand[0] > sand[2]
     again = render(portrait, "beach-vacation")
     assert again.tobytes() == beach.tobytes(), "same request, same picture"
+
+
+@pytest.fixture(scope="module")
+def likeness_references() -> tuple[Embedding, ...]:
+    """The user's held-out faces: two astronaut photos the pictures are not made from."""
+    found = [
+        likeness_score.embed_picture(Image.open(BytesIO(data)))
+        for data in photos.one_person_jpegs()[4:6]
+    ]
+    assert all(face is not None for face in found)
+    return tuple(face for face in found if face is not None)
+
+
+@pytest.mark.parametrize("style_id", sorted(LOOKS))
+def test_every_styles_demo_picture_is_honest_about_whose_face_it_shows(
+    style_id: str, likeness_references: tuple[Embedding, ...]
+) -> None:
+    """A demo picture is made from the photo it is given: from the user's own, it scores as
+    the user (a painted look once smeared the face past recognition); from someone else's,
+    it scores as someone else."""
+    threshold = get_settings().likeness_threshold
+    scores = {}
+    for whose, photo in (
+        ("user", photos.training_jpegs()[0]),
+        ("other", photos.training_jpegs()[8]),
+    ):
+        face = likeness_score.embed_picture(render(photo, style_id))
+        assert face is not None, f"{style_id}: no face in the picture made from the {whose}'s photo"
+        scores[whose] = likeness_score.score(face, likeness_references)
+    assert scores["user"] <= threshold < scores["other"], scores
