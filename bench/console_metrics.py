@@ -23,23 +23,16 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
-import psycopg
-from alembic import command
-from alembic.config import Config
+from bench_db import bench_database
 from sqlalchemy import event, text
 
 from photoai import db
 from photoai.services.admin import metrics
-from photoai.settings import PROJECT_ROOT, get_settings
 
-ADMIN_DSN = os.environ.get("PHOTOAI_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 USERS = 20_000
 GENERATION_JOBS = 265_000
 DAYS = 181
@@ -169,30 +162,6 @@ HAND_SQL: dict[str, str] = {
 }
 
 
-@contextmanager
-def bench_database() -> Iterator[str]:
-    """A fresh, migrated database, and photoai's settings pointed at it; dropped afterwards."""
-    name = f"console_bench_{os.getpid()}"
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-    url = f"{base}/{name}"
-    try:
-        with tempfile.TemporaryDirectory() as data_dir:
-            os.environ["PHOTOAI_DATABASE_URL"] = url
-            os.environ["PHOTOAI_DATA_DIR"] = data_dir
-            get_settings.cache_clear()
-            cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
-            cfg.attributes["url"] = url
-            cfg.attributes["configure_logger"] = False
-            command.upgrade(cfg, "head")
-            yield url
-    finally:
-        db.get_engine().dispose()
-        with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def load() -> None:
     started = time.perf_counter()
     params = {"users": USERS, "jobs": GENERATION_JOBS, "days": DAYS}
@@ -285,7 +254,7 @@ def explain_all(statements: Statements) -> None:
 
 
 def main() -> int:
-    with bench_database():
+    with bench_database("console_bench"):
         load()
         period = metrics.period(*PERIOD)
         statements = Statements()

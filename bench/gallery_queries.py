@@ -13,26 +13,20 @@ ANALYZE of the exact SQL the call sent. The database is dropped at the end.
 """
 
 import json
-import os
 import statistics
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import psycopg
-from alembic import command
-from alembic.config import Config
+from bench_db import bench_database
 from sqlalchemy import ColumnElement, event, func, select, text, update
 from sqlmodel import col
 
 from photoai import db
 from photoai.models import GeneratedImage
 from photoai.services import gallery
-from photoai.settings import PROJECT_ROOT, get_settings
 
-ADMIN_DSN = os.environ.get("PHOTOAI_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 USERS = 1_000
 IMAGES = 1_000_000
 HEAVY_USER = 1
@@ -90,30 +84,6 @@ LOAD_STATEMENTS = (
     WHERE id = (SELECT min(id) FROM generated_images WHERE user_id = :heavy_user)
     """,
 )
-
-
-@contextmanager
-def bench_database() -> Iterator[str]:
-    """A fresh, migrated database, and photoai's settings pointed at it; dropped afterwards."""
-    name = f"photoai_bench_{os.getpid()}"
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-    url = f"{base}/{name}"
-    try:
-        with tempfile.TemporaryDirectory() as data_dir:
-            os.environ["PHOTOAI_DATABASE_URL"] = url
-            os.environ["PHOTOAI_DATA_DIR"] = data_dir
-            get_settings.cache_clear()
-            cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
-            cfg.attributes["url"] = url
-            cfg.attributes["configure_logger"] = False
-            command.upgrade(cfg, "head")
-            yield url
-    finally:
-        db.get_engine().dispose()
-        with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 class LastQuery:
@@ -248,7 +218,7 @@ def vacuum() -> None:
 
 
 def main() -> None:
-    with bench_database():
+    with bench_database("photoai_bench"):
         load()
         last = LastQuery()
         user = HEAVY_USER

@@ -8,7 +8,7 @@ not, gets the not-found view and nothing else: no data is loaded, no action runs
 import asyncio
 import secrets
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import reflex as rx
 
@@ -197,13 +197,37 @@ def _figures(m: metrics.ConsoleMetrics) -> list[Row]:
     ]
 
 
-class AdminJobsState(AdminState):
+class AdminPager(rx.State, mixin=True):
+    """ "First page" and "Older" for a console list: the page's `_list(before)` fills its rows
+    with up to PAGE entries older than `before` and sets `next_before` (0: no older ones)."""
+
+    next_before: rx.Field[int] = rx.field(0)
+
+    if TYPE_CHECKING:  # provided by AdminState and the page, which come later in the MRO
+
+        async def _admin(self) -> SessionUser | None: ...
+
+        async def _list(self, before: int | None) -> None: ...
+
+    @rx.event
+    async def next_page(self) -> None:
+        if await self._admin() is None:
+            return
+        await self._list(self.next_before or None)
+
+    @rx.event
+    async def first_page(self) -> None:
+        if await self._admin() is None:
+            return
+        await self._list(None)
+
+
+class AdminJobsState(AdminPager, AdminState):
     kind: rx.Field[str] = rx.field("")
     status: rx.Field[str] = rx.field("")
     provider: rx.Field[str] = rx.field("")
     providers: rx.Field[list[str]] = rx.field(default_factory=list)
     rows: rx.Field[list[Row]] = rx.field(default_factory=list)
-    next_before: rx.Field[int] = rx.field(0)
 
     def _forget(self) -> None:
         self.rows, self.providers, self.next_before = [], [], 0
@@ -222,18 +246,6 @@ class AdminJobsState(AdminState):
         self.kind = str(form.get("kind", ""))[:40]
         self.status = str(form.get("status", ""))[:40]
         self.provider = str(form.get("provider", ""))[:40]
-        await self._list(None)
-
-    @rx.event
-    async def next_page(self) -> None:
-        if await self._admin() is None:
-            return
-        await self._list(self.next_before or None)
-
-    @rx.event
-    async def first_page(self) -> None:
-        if await self._admin() is None:
-            return
         await self._list(None)
 
     async def _list(self, before: int | None) -> None:
@@ -512,27 +524,14 @@ def _audit_row(entry: audit.AuditView) -> Row:
     }
 
 
-class AdminAuditState(AdminState):
+class AdminAuditState(AdminPager, AdminState):
     rows: rx.Field[list[Row]] = rx.field(default_factory=list)
-    next_before: rx.Field[int] = rx.field(0)
 
     def _forget(self) -> None:
         self.rows, self.next_before = [], 0
 
     @rx.event
     async def on_load(self) -> None:
-        if await self._admin() is None:
-            return
-        await self._list(None)
-
-    @rx.event
-    async def next_page(self) -> None:
-        if await self._admin() is None:
-            return
-        await self._list(self.next_before or None)
-
-    @rx.event
-    async def first_page(self) -> None:
         if await self._admin() is None:
             return
         await self._list(None)

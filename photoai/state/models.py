@@ -8,7 +8,7 @@ status changes on screen without a reload and without polling; it ends once noth
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from tempfile import SpooledTemporaryFile
 from typing import Any
 
@@ -485,6 +485,23 @@ class ModelDetailState(SessionState):
         # already queued (can_train is off after the first one's reload) and does nothing.
         if self.busy or not self.can_train:
             return
+        failed = self.model.get("status") == "failed"
+        start = training.retry_training if failed else training.start_training
+        async for update in self._train(start, TRAINING_STARTED):
+            yield update
+
+    @rx.event
+    async def retrain_for_free(self) -> AsyncIterator[EventSpec | None]:
+        """Refund a weak model's training and train it again (see services/model_quality)."""
+        if self.busy or self.model.get("retrain_free") != "yes":
+            return
+        async for update in self._train(training.retrain_for_free, RETRAIN_STARTED):
+            yield update
+
+    async def _train(
+        self, start: Callable[[int, int], object], started: str
+    ) -> AsyncIterator[EventSpec | None]:
+        """Run a training service for this page's model, showing busy, then its outcome."""
         user = await self._current_user()
         if user is None:
             yield self._login_redirect()
@@ -496,41 +513,12 @@ class ModelDetailState(SessionState):
         self.error = self.notice = ""
         self.need_credits = False
         yield None
-        start = (
-            training.retry_training
-            if self.model.get("status") == "failed"
-            else training.start_training
-        )
         try:
             await asyncio.to_thread(start, user.user_id, model_id)
-            self.notice = TRAINING_STARTED
+            self.notice = started
         except USER_ERRORS as exc:
             self.error = str(exc)
             self.need_credits = isinstance(exc, credits.InsufficientCredits)
-        self.busy = False
-        await self._refresh_profile(user)
-        yield await self._reload()
-
-    @rx.event
-    async def retrain_for_free(self) -> AsyncIterator[EventSpec | None]:
-        """Refund a weak model's training and train it again (see services/model_quality)."""
-        if self.busy or self.model.get("retrain_free") != "yes":
-            return
-        user = await self._current_user()
-        if user is None:
-            yield self._login_redirect()
-            return
-        model_id = self._model_id()
-        if model_id is None:
-            return
-        self.busy = True
-        self.error = self.notice = ""
-        yield None
-        try:
-            await asyncio.to_thread(training.retrain_for_free, user.user_id, model_id)
-            self.notice = RETRAIN_STARTED
-        except USER_ERRORS as exc:
-            self.error = str(exc)
         self.busy = False
         await self._refresh_profile(user)
         yield await self._reload()

@@ -13,6 +13,7 @@ from photoai.services import credits, jobs
 from photoai.services.admin import audit, users_admin
 from photoai.settings import get_settings
 from photoai.state.admin import (
+    PAGE,
     AdminAuditState,
     AdminJobsState,
     AdminOverviewState,
@@ -134,3 +135,22 @@ def test_only_admins_see_the_console_link(db: None) -> None:
     _run(admin.on_load())
     assert member.signed_in and not member.is_admin
     assert admin.signed_in and admin.is_admin
+
+
+def test_an_admin_pages_through_the_audit_log(db: None) -> None:
+    token = sign_in(make_admin())
+    owner = make_user(0)
+    page = _state(AdminUsersState, token, "/admin/users")
+    _run(page.on_load())
+    account = _state(AdminUserState, token, f"/admin/users/{owner}")
+    _run(account.on_load())
+    for n in range(PAGE + 3):
+        _run(account.adjust({"delta": "1", "adjust-reason": f"goodwill {n}"}))
+    log = _state(AdminAuditState, token, "/admin/audit")
+    _run(log.on_load())
+    assert len(log.rows) == PAGE and log.next_before != 0
+    _run(log.next_page())
+    assert [r["reason"] for r in log.rows] == [f"goodwill {n}" for n in (2, 1, 0)]
+    assert log.next_before == 0
+    _run(log.first_page())
+    assert log.rows[0]["reason"] == f"goodwill {PAGE + 2}"
