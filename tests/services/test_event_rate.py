@@ -1,6 +1,7 @@
 """Websocket event limits: a tab gets a burst then a steady rate; a user's tabs share one count,
 in Redis across processes, or in this process without Redis."""
 
+import time
 from collections import OrderedDict
 
 import pytest
@@ -51,12 +52,22 @@ def test_a_tab_gets_its_burst_then_the_steady_rate(monkeypatch: pytest.MonkeyPat
     assert _verdicts("tab-1", None, 6)[-1] is Verdict.DROP_AND_TELL
 
 
-def test_a_users_tabs_share_one_count_in_redis(redis_conn: redis.Redis) -> None:
+def test_a_users_tabs_share_one_count(redis_conn: redis.Redis) -> None:
     verdicts = _verdicts("tab-a", 7, 5) + _verdicts("tab-b", 7, 5)
     assert verdicts.count(Verdict.ALLOW) == 8
     assert verdicts[-1] in {Verdict.DROP, Verdict.DROP_AND_TELL}
-    assert list(redis_conn.scan_iter("photoai:event-rate:user:7:*"))
+    assert list(redis_conn.scan_iter("photoai:event-rate:user:7:*"))  # the batch went there
     assert _verdicts("tab-c", 8, 5) == [Verdict.ALLOW] * 5  # other users are unaffected
+
+
+def test_the_user_count_adds_up_the_events_other_backends_sent(
+    redis_conn: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(event_rate, "FLUSH_EVERY", 1)
+    monkeypatch.setenv("PHOTOAI_USER_EVENT_WINDOW_SECONDS", "3600")
+    get_settings.cache_clear()
+    redis_conn.incrby(f"photoai:event-rate:user:7:{int(time.time() // 3600)}", 6)
+    assert _verdicts("tab-a", 7, 4).count(Verdict.ALLOW) == 2
 
 
 def test_without_redis_the_user_count_lives_in_this_process(
