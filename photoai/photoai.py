@@ -11,9 +11,11 @@ from photoai.routes import add_pages
 from photoai.services import maintenance
 from photoai.services.redis_conn import get_redis
 from photoai.settings import get_settings
+from photoai.state.event_guard import EventGuard
 
 startup.start()
 app = rx.App(api_transformer=build_api(), backend_exception_handler=report_backend_exception)
+app.add_middleware(EventGuard())  # first: a dropped event runs no other middleware
 app.add_middleware(EventObserver())
 add_pages(app)
 

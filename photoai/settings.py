@@ -56,6 +56,18 @@ class Settings(BaseSettings):
         default=8.0, ge=0, description="Longest wait a busy address gets before each sign-in."
     )
     login_throttle_window_seconds: int = 900
+    event_burst: int = Field(
+        default=30, ge=1, description="Websocket events a tab may send at once before throttling."
+    )
+    event_rate: float = Field(
+        default=10.0, gt=0, description="Websocket events per second a tab may send sustained."
+    )
+    user_event_limit: int = Field(
+        default=300,
+        ge=1,
+        description="Websocket events one signed-in user may send per window, all tabs together.",
+    )
+    user_event_window_seconds: int = Field(default=10, ge=1)
     signup_link_hours: int = Field(
         default=24, ge=1, description="How long the emailed link that finishes signing up works."
     )

@@ -37,6 +37,11 @@ UI_EVENT_SECONDS = Histogram(
     "Time a Reflex event handler ran, from taking the state lock to its last update.",
     ["handler", "outcome"],
 )
+UI_EVENTS_THROTTLED = Counter(
+    "photoai_ui_events_throttled_total",
+    "Websocket events dropped for coming too fast, by the limit that dropped them (tab, user).",
+    ["limit"],
+)
 JOB_ATTEMPTS = Counter(
     "photoai_job_attempts_total",
     "Job attempts by what they ended in (succeeded, failed, waiting, retry, skipped).",

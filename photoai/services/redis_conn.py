@@ -8,11 +8,14 @@ every request, and the first call after that probes it again, so a Redis that co
 used again without a restart.
 """
 
+import asyncio
 import logging
 import threading
 import time
+import weakref
 
 import redis
+import redis.asyncio as aioredis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -28,6 +31,9 @@ _lock = threading.Lock()
 _url: str | None = None
 _conn: redis.Redis | None = None
 _down_until = 0.0
+_loop_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis]" = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def connect(url: str) -> redis.Redis:
@@ -95,3 +101,22 @@ def reset_cache() -> None:
         if _conn is not None:
             _conn.close()
         _url, _conn, _down_until = None, None, 0.0
+
+
+def event_loop_client() -> aioredis.Redis | None:
+    """An asyncio client for the running event loop (Reflex handlers, middleware), or None
+    without Redis. Callers catch `redis.RedisError`/`OSError` and fall back themselves."""
+    url = get_settings().redis_url
+    if not url:
+        return None
+    loop = asyncio.get_running_loop()
+    client = _loop_clients.get(loop)
+    if client is None:
+        # Not shorter: on a busy event loop a short timeout fires while Redis is fine.
+        client = aioredis.Redis.from_url(
+            url,
+            socket_connect_timeout=COMMAND_TIMEOUT_SECONDS,
+            socket_timeout=COMMAND_TIMEOUT_SECONDS,
+        )
+        _loop_clients[loop] = client
+    return client

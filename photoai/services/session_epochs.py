@@ -6,53 +6,28 @@ sessions it ended once the database has committed it, from whichever process rev
 the next event on every backend sees the change.
 """
 
-import asyncio
 import logging
-import weakref
 
 import redis
-import redis.asyncio as aioredis
 from sqlalchemy import event
 from sqlmodel import Session
 
-from photoai.services.redis_conn import COMMAND_TIMEOUT_SECONDS, get_redis, report_failure
+from photoai.services.redis_conn import event_loop_client, get_redis, report_failure
 from photoai.settings import get_settings
 
 log = logging.getLogger(__name__)
 
 KEY_TTL_SECONDS = 24 * 3600  # a counter outlives no idle session by more than a day
 
-_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis]" = (
-    weakref.WeakKeyDictionary()
-)
-
 
 def _epoch_key(key: str) -> str:
     return f"{get_settings().queue_name}:session-epoch:{key}"
 
 
-def _client() -> aioredis.Redis | None:
-    url = get_settings().redis_url
-    if not url:
-        return None
-    loop = asyncio.get_running_loop()
-    client = _clients.get(loop)
-    if client is None:
-        # Not shorter: on a busy event loop a short timeout fires while Redis is fine, and
-        # every such check then costs a database query.
-        client = aioredis.Redis.from_url(
-            url,
-            socket_connect_timeout=COMMAND_TIMEOUT_SECONDS,
-            socket_timeout=COMMAND_TIMEOUT_SECONDS,
-        )
-        _clients[loop] = client
-    return client
-
-
 async def read(key: str, create: bool) -> int | None:
     """The session's epoch; None when Redis is not there or the key is missing (and not
     `create`d), which means: ask the database."""
-    client = _client()
+    client = event_loop_client()
     if client is None:
         return None
     name = _epoch_key(key)

@@ -1,12 +1,14 @@
 """Who is signed in. Every protected handler asks the server-side session, not the page."""
 
 import asyncio
+import functools
 from http.cookies import SimpleCookie
 from urllib.parse import quote
 
 import reflex as rx
 from reflex.event import EventSpec
 from reflex.istate.manager import get_state_manager
+from reflex.state import BaseState
 
 from photoai.observe import context
 from photoai.services import accounts, session_check
@@ -25,6 +27,14 @@ def session_token_in(cookie_header: str) -> str | None:
         return None
     morsel = jar.get(get_settings().session_cookie_name)
     return morsel.value if morsel else None
+
+
+@functools.lru_cache(maxsize=4096)
+def session_key_in(cookie_header: str) -> str:
+    """The hash of the session token in a Cookie header ("" without one): which session a
+    connection speaks for. Cached: a tab sends the same header with every event."""
+    token = session_token_in(cookie_header)
+    return accounts.token_hash(token) if token else ""
 
 
 async def tab_session_token(client_token: str) -> str | None:
@@ -48,6 +58,22 @@ class SessionState(rx.State):
     # The session as resolved at this tab's first event; later events re-check only its
     # revocation epoch in Redis (photoai.services.session_check).
     _auth: session_check.Resolved | None = None
+    # The session (its key, "" signed out) this tab's data was built for; None: nothing built
+    # yet. A connection with another cookie (another account, or a client token taken from
+    # someone else's tab) gets the tab's pages reset before any of it is sent or used.
+    _built_for: str | None = None
+
+    async def _bind_to_connection(self) -> None:
+        """Forget every page's data when this connection's session is not the one the tab's
+        data was built for, so nothing of one account ever reaches another."""
+        key = session_key_in(self.router.headers.cookie)
+        if self._built_for == key:
+            return
+        if self._built_for is not None:
+            for cls in _descendants(SessionState):
+                await self.get_state(cls)  # load every page's state, so each is reset
+            self.reset()
+        self._built_for = key
 
     def _session_token(self) -> str | None:
         return session_token_in(self.router.headers.cookie)
@@ -119,3 +145,8 @@ class SessionState(rx.State):
     @rx.event
     def logout(self) -> EventSpec:
         return self._signed_out()
+
+
+def _descendants(cls: type[BaseState]) -> list[type[BaseState]]:
+    children = list(cls.get_substates())
+    return children + [d for child in children for d in _descendants(child)]

@@ -7,139 +7,35 @@ their balance, no hold stays open; the users reconnect, same tab token, to the o
 
 import asyncio
 import contextlib
-import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import httpx
-import psycopg
 import pytest
-import socketio
-from reflex.state import State
-from reflex_base.constants import CompileVars
 from sqlalchemy import select
 from sqlmodel import col
 
 from photoai.db import session_scope
 from photoai.models import CreditHold, Job, JobStatus, LedgerKind
-from photoai.serve_plan import reflex_state_url
 from photoai.services import accounts, credits, queue, training
 from photoai.services.privacy import consent
-from photoai.settings import PROJECT_ROOT, get_settings
 from photoai.state.generate import GenerateState
 from tests import photos
-from tests.conftest import PG_ADMIN_DSN, migrate
-from tests.e2e.conftest import E2E_REDIS_URL
-from tests.local_servers import free_port
+from tests.e2e.reflex_ws import Cluster, Tab, backend_cluster, kill_group, signed_in_cookie
 
 USERS = 5
 SUBMITS_PER_USER = 3
 STARTING_CREDITS = 20
-ROOT = State.get_full_name()
-HYDRATE = f"{ROOT}.{CompileVars.HYDRATE_AND_LOAD}"
 GENERATE = GenerateState.get_full_name()
-NAMESPACE = "/_event"
 FINAL = {JobStatus.SUCCEEDED.value, JobStatus.FAILED.value, JobStatus.CANCELED.value}
-
-
-@dataclass(frozen=True)
-class Cluster:
-    backends: list[str]
-    servers: list[subprocess.Popen[bytes]]
-    env: dict[str, str]
-
-
-def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        args,
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
-def _wait_serving(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"backend exited early:\n{log.read_text()[-4000:]}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/ping", timeout=2).status_code == 200:
-                return
-        time.sleep(1)
-    raise RuntimeError(f"backend did not come up:\n{log.read_text()[-4000:]}")
-
-
-def _kill_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, sig)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=20)
 
 
 @pytest.fixture
 def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cluster]:
-    name = f"photoai_kill_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    db_url = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-    db_url = f"{db_url}/{name}"
-    migrate(db_url)
-    ports = [free_port(), free_port()]
-    settings = {
-        "PHOTOAI_DATABASE_URL": db_url,
-        "PHOTOAI_DATA_DIR": str(tmp_path / "data"),
-        "PHOTOAI_REDIS_URL": E2E_REDIS_URL,
-        "PHOTOAI_REDIS_REQUIRED": "true",
-        "PHOTOAI_QUEUE_NAME": name,
-        "PHOTOAI_BASE_URL": f"http://localhost:{ports[0]}",
-        "PHOTOAI_BCRYPT_ROUNDS": "4",
-        "PHOTOAI_MIN_PHOTOS": "4",
-        "PHOTOAI_JOB_HEARTBEAT_SECONDS": "1",
-    }
-    for key, value in settings.items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    env = {
-        **os.environ,
-        **settings,
-        "REFLEX_REDIS_URL": reflex_state_url(E2E_REDIS_URL),
-        "GRANIAN_WORKERS": "1",
-        "REFLEX_TELEMETRY_ENABLED": "false",
-        "REFLEX_CHECK_LATEST_VERSION": "0",
-        "PATH": f"{PROJECT_ROOT / '.tools/node_modules/.bin'}:{os.environ['PATH']}",
-    }
-    reflex = str(Path(sys.executable).parent / "reflex")
-    servers = [
-        _start(
-            [reflex, "run", "--env", "prod", "--backend-only", "--backend-port", str(port)],
-            env,
-            tmp_path / f"backend-{port}.log",
-        )
-        for port in ports
-    ]
-    worker = _start([sys.executable, "worker.py", "--processes", "2"], env, tmp_path / "worker.log")
-    backends = [f"http://127.0.0.1:{port}" for port in ports]
-    try:
-        for url, proc, port in zip(backends, servers, ports, strict=True):
-            _wait_serving(url, proc, tmp_path / f"backend-{port}.log")
-        yield Cluster(backends=backends, servers=servers, env=env)
-    finally:
-        for proc in [*servers, worker]:
-            _kill_group(proc, signal.SIGTERM)
-            _kill_group(proc, signal.SIGKILL)
-        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        get_settings.cache_clear()
+    with backend_cluster(tmp_path, monkeypatch, backends=2, worker_processes=2) as running:
+        yield running
 
 
 def _user_with_photos(n: int) -> tuple[int, int]:
@@ -152,67 +48,6 @@ def _user_with_photos(n: int) -> tuple[int, int]:
     for number, data in enumerate(photos.one_person_jpegs()[:4]):
         assert training.add_photo(uid, model_id, f"IMG_{number}.jpg", data).accepted
     return uid, credits.balance(uid)
-
-
-async def _cookie(base: str, uid: int) -> str:
-    ticket = await asyncio.to_thread(accounts.create_login_ticket, uid, "/generate")
-    async with httpx.AsyncClient(base_url=base) as client:
-        answer = await client.get("/auth/complete", params={"ticket": ticket})
-    assert answer.cookies, f"sign-in failed: HTTP {answer.status_code}"
-    return "; ".join(f"{k}={v}" for k, v in answer.cookies.items())
-
-
-class Tab:
-    """One browser tab on the Generate page, speaking Reflex's socket.io protocol."""
-
-    def __init__(self, cookie: str) -> None:
-        self.cookie = cookie
-        self.token = str(uuid.uuid4())
-        self.deltas: list[dict[str, Any]] = []
-        self.sio = socketio.AsyncClient(reconnection=False)
-        self.sio.on("event", self._on_update, namespace=NAMESPACE)
-
-    async def _on_update(self, update: dict[str, Any]) -> None:
-        self.deltas.append(update.get("delta") or {})
-
-    def _event(self, name: str, payload: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "name": name,
-            "payload": payload,
-            "router_data": {"pathname": "/generate", "asPath": "/generate"},
-        }
-
-    def seen(self, state: str, field: str) -> list[Any]:
-        key = f"{field}_rx_state_"
-        return [d[state][key] for d in self.deltas if key in d.get(state, {})]
-
-    async def until(self, state: str, field: str, wanted: Any = None, within: float = 60.0) -> Any:
-        """The field's latest value once the server sent it (equal to `wanted`, if given)."""
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            got = self.seen(state, field)
-            if got and (wanted is None or wanted in got):
-                return got[-1]
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"no {field}={wanted!r} from the server within {within} s")
-
-    async def open(self, base: str) -> None:
-        self.sio = socketio.AsyncClient(reconnection=False)
-        self.sio.on("event", self._on_update, namespace=NAMESPACE)
-        self.deltas.clear()
-        await self.sio.connect(
-            f"{base}?token={self.token}",
-            socketio_path="/_event",
-            transports=["websocket"],
-            headers={"Cookie": self.cookie},
-            auth={"event": self._event(HYDRATE, {})},
-            namespaces=[NAMESPACE],
-            wait_timeout=60,
-        )
-        await self.until(ROOT, "is_hydrated")
-
-    async def send(self, name: str, payload: dict[str, Any]) -> None:
-        await self.sio.emit("event", self._event(name, payload), NAMESPACE)
 
 
 async def _submit_then_kill(cluster: Cluster, cookies: list[str]) -> list[int]:
@@ -231,7 +66,7 @@ async def _submit_then_kill(cluster: Cluster, cookies: list[str]) -> list[int]:
                 *(tab.until(GENERATE, "notice", "Request queued.") for tab in tabs)
             )
     await asyncio.sleep(0.3)  # later submits are being handled: the backend dies under them
-    _kill_group(cluster.servers[0], signal.SIGKILL)
+    kill_group(cluster.servers[0], signal.SIGKILL)
     acknowledged = [tab.seen(GENERATE, "notice").count("Request queued.") for tab in tabs]
     for tab in tabs:
         with contextlib.suppress(Exception):
@@ -261,7 +96,7 @@ def _open_holds(uid: int) -> list[CreditHold]:
 def test_a_backend_killed_under_load_loses_no_job_and_no_credit(cluster: Cluster) -> None:
     users = [_user_with_photos(n) for n in range(USERS)]
     cookies = [
-        asyncio.run(_cookie(cluster.backends[0 if n % 2 == 0 else 1], uid))
+        asyncio.run(signed_in_cookie(cluster.backends[0 if n % 2 == 0 else 1], uid))
         for n, (uid, _) in enumerate(users)
     ]
     # Each tab came back on the other backend: its page loaded there, with its own sources.
