@@ -41,6 +41,9 @@ fi
 .venv/bin/photoai migrate
 export PROMETHEUS_MULTIPROC_DIR=${PROMETHEUS_MULTIPROC_DIR:-$RUN_DIR/metrics}
 rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+# Each backend deletes Reflex's one-process state files (.states/) as it starts; several
+# starting at once race on the same files and the loser exits. Clear them once, here.
+rm -rf .states
 backends=()
 for ((i = 0; i < WEB; i++)); do backends+=(--backend "127.0.0.1:$((BACKEND_PORT + i))"); done
 procfile=$(.venv/bin/photoai procfile --listen "$PORT" "${backends[@]}" --workers "$WORKERS" \

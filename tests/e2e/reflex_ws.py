@@ -6,6 +6,7 @@ killed backends) without a browser.
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -114,6 +115,9 @@ def backend_cluster(
         "PATH": f"{PROJECT_ROOT / '.tools/node_modules/.bin'}:{os.environ['PATH']}",
     }
     reflex = str(Path(sys.executable).parent / "reflex")
+    # Every backend deletes Reflex's one-process state files as it starts (the e2e app leaves
+    # some); several starting at once race on them and the loser exits. Clear them first.
+    shutil.rmtree(PROJECT_ROOT / ".states", ignore_errors=True)
     servers = [
         start_process(
             [reflex, "run", "--env", "prod", "--backend-only", "--backend-port", str(port)],
