@@ -23,6 +23,7 @@ from photoai.state.admin import AdminUserState
 from photoai.state.event_guard import THROTTLED
 from photoai.state.generate import GenerateState
 from photoai.state.session import SessionState
+from tests import async_support
 from tests.e2e.reflex_ws import Cluster, Tab, backend_cluster, signed_in_cookie
 
 GENERATE = GenerateState.get_full_name()
@@ -92,7 +93,7 @@ async def _flood_beside_a_human(cluster: Cluster) -> None:
 
 
 def test_a_flooding_tab_is_throttled_and_other_users_are_not(cluster: Cluster) -> None:
-    asyncio.run(_flood_beside_a_human(cluster))
+    async_support.run(_flood_beside_a_human(cluster))
 
 
 async def _steal_a_tab(cluster: Cluster) -> None:
@@ -129,7 +130,7 @@ async def _steal_a_tab(cluster: Cluster) -> None:
 
 
 def test_another_tabs_token_never_shows_that_tabs_account(cluster: Cluster) -> None:
-    asyncio.run(_steal_a_tab(cluster))
+    async_support.run(_steal_a_tab(cluster))
 
 
 async def _forbidden_events(cluster: Cluster) -> None:
@@ -159,4 +160,4 @@ async def _forbidden_events(cluster: Cluster) -> None:
 
 
 def test_events_for_missing_or_admin_handlers_change_nothing(cluster: Cluster) -> None:
-    asyncio.run(_forbidden_events(cluster))
+    async_support.run(_forbidden_events(cluster))

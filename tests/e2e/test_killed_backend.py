@@ -22,7 +22,7 @@ from photoai.models import CreditHold, Job, JobStatus, LedgerKind
 from photoai.services import accounts, credits, queue, training
 from photoai.services.privacy import consent
 from photoai.state.generate import GenerateState
-from tests import photos
+from tests import async_support, photos
 from tests.e2e.reflex_ws import Cluster, Tab, backend_cluster, kill_group, signed_in_cookie
 
 USERS = 5
@@ -96,11 +96,11 @@ def _open_holds(uid: int) -> list[CreditHold]:
 def test_a_backend_killed_under_load_loses_no_job_and_no_credit(cluster: Cluster) -> None:
     users = [_user_with_photos(n) for n in range(USERS)]
     cookies = [
-        asyncio.run(signed_in_cookie(cluster.backends[0 if n % 2 == 0 else 1], uid))
+        async_support.run(signed_in_cookie(cluster.backends[0 if n % 2 == 0 else 1], uid))
         for n, (uid, _) in enumerate(users)
     ]
     # Each tab came back on the other backend: its page loaded there, with its own sources.
-    acknowledged = asyncio.run(_submit_then_kill(cluster, cookies))
+    acknowledged = async_support.run(_submit_then_kill(cluster, cookies))
 
     # Every job that was written reaches an end; lost queue entries are re-sent by the upkeep.
     deadline = time.monotonic() + 180
