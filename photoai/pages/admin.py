@@ -422,7 +422,7 @@ def _ledger_cells(row: RowVar) -> list[rx.Component]:
         _cell(row["when"]),
         _cell(row["kind"]),
         _cell(row["change"]),
-        _cell(row["balance"]),
+        _cell(row["balance_after"]),
         _td(row["description"], min_width="14em"),
     ]
 

@@ -7,8 +7,9 @@ not, gets the not-found view and nothing else: no data is loaded, no action runs
 
 import asyncio
 import secrets
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import reflex as rx
 
@@ -24,10 +25,12 @@ from photoai.services.admin import (
     users_admin,
 )
 from photoai.services.admin.audit import AdminError
+from photoai.state.display import ledger_row
 from photoai.state.session import SessionState
 from photoai.wording import counted
 
 Row = dict[str, str]
+T = TypeVar("T")
 JOB_KINDS = jobs_admin.KINDS
 JOB_STATUSES = jobs_admin.STATUSES
 PAGE = 50
@@ -278,25 +281,17 @@ class AdminJobsState(AdminPager, AdminState):
 
     @rx.event
     async def retry(self, form: dict[str, Any]) -> None:
-        admin = await self._admin()
-        if admin is None:
-            return
-        job_id = _id_of(form.get("job_id", ""))
-        if job_id is None:
-            self.error = "Unknown job."
-            return
-        try:
-            new_id = await asyncio.to_thread(
-                jobs_admin.retry, admin.user_id, job_id, str(form.get("reason", ""))
-            )
-        except AdminError as exc:
-            self._refused(exc)
-            return
-        self.notice = f"Job #{job_id} retried as job #{new_id}."
-        await self._list(None)
+        await self._on_job(form, jobs_admin.retry, "Job #{job} retried as job #{result}.")
 
     @rx.event
     async def cancel(self, form: dict[str, Any]) -> None:
+        notice = "Job #{job} canceled; its credits went back to its owner."
+        await self._on_job(form, jobs_admin.cancel, notice)
+
+    async def _on_job(
+        self, form: dict[str, Any], action: Callable[[int, int, str], object], notice: str
+    ) -> None:
+        """Run a job action for the calling admin with the form's reason, then list again."""
         admin = await self._admin()
         if admin is None:
             return
@@ -304,14 +299,13 @@ class AdminJobsState(AdminPager, AdminState):
         if job_id is None:
             self.error = "Unknown job."
             return
+        reason = str(form.get("reason", ""))
         try:
-            await asyncio.to_thread(
-                jobs_admin.cancel, admin.user_id, job_id, str(form.get("reason", ""))
-            )
+            result = await asyncio.to_thread(action, admin.user_id, job_id, reason)
         except AdminError as exc:
             self._refused(exc)
             return
-        self.notice = f"Job #{job_id} canceled; its credits went back to its owner."
+        self.notice = notice.format(job=job_id, result=result)
         await self._list(None)
 
 
@@ -376,7 +370,7 @@ class AdminUserState(AdminState):
         try:
             if user_id is None:
                 raise AdminError("No such account.")
-            found = await asyncio.to_thread(users_admin.detail, user_id)
+            found, entries = await asyncio.to_thread(_read_user, user_id)
         except AdminError as exc:
             self._forget()
             self._refused(exc)
@@ -394,73 +388,62 @@ class AdminUserState(AdminState):
             "spending": "paused (refund or dispute)" if found.spending_blocked else "allowed",
             "created": when(u.created_at),
         }
-        self.ledger = [
-            {
-                "id": str(e.id),
-                "when": when(e.created_at),
-                "kind": e.kind,
-                "change": f"{e.delta:+,}" if e.delta else "0",
-                "balance": f"{e.balance_after:,}",
-                "description": e.description,
-            }
-            for e in found.ledger
-        ]
-        entries = await asyncio.to_thread(audit.recent, limit=20, target=("user", str(u.id)))
+        # The users' own ledger wording, with the console's compact time.
+        self.ledger = [{**ledger_row(e), "when": when(e.created_at)} for e in found.ledger]
         self.history = [_audit_row(a) for a in entries]
 
     @rx.event
     async def adjust(self, form: dict[str, Any]) -> None:
-        admin = await self._admin()
-        if admin is None:
-            return
-        user_id = self._user_id()
         raw = str(form.get("delta", "")).strip().replace(",", "")
         try:
             delta = int(raw)
         except ValueError:
-            self.error = "Enter a whole number of credits, e.g. 25 or -10."
+            if await self._admin() is not None:
+                self.error = "Enter a whole number of credits, e.g. 25 or -10."
             return
-        try:
-            if user_id is None:
-                raise AdminError("No such account.")
-            balance = await asyncio.to_thread(
-                users_admin.adjust_credits,
-                admin.user_id,
-                user_id,
-                delta,
-                str(form.get("adjust-reason", "")),
-                self.request_key,
-            )
-        except AdminError as exc:
-            self._refused(exc)
-            return
-        await self._read()
-        self.notice = f"Credits adjusted by {delta:+,}; the balance is {balance:,}."
+        reason, key = str(form.get("adjust-reason", "")), self.request_key
+        done = await self._on_user(
+            lambda admin, user: users_admin.adjust_credits(admin, user, delta, reason, key)
+        )
+        if done is not None:
+            (balance,) = done
+            self.notice = f"Credits adjusted by {delta:+,}; the balance is {balance:,}."
 
     @rx.event
     async def set_blocked(self, form: dict[str, Any]) -> None:
+        block = str(form.get("block", "")) == "1"
+        reason = str(form.get("block-reason", ""))
+        done = await self._on_user(
+            lambda admin, user: users_admin.set_blocked(admin, user, block, reason)
+        )
+        if done is not None:
+            self.notice = (
+                "Account blocked; its sessions are signed out." if block else "Account unblocked."
+            )
+
+    async def _on_user(self, action: Callable[[int, int], T]) -> tuple[T] | None:
+        """Run an action on this page's account for the calling admin, then read it again.
+        Its result comes back in a 1-tuple; None when the caller is not an admin or the action
+        was refused (the error says why)."""
         admin = await self._admin()
         if admin is None:
-            return
+            return None
         user_id = self._user_id()
-        block = str(form.get("block", "")) == "1"
         try:
             if user_id is None:
                 raise AdminError("No such account.")
-            await asyncio.to_thread(
-                users_admin.set_blocked,
-                admin.user_id,
-                user_id,
-                block,
-                str(form.get("block-reason", "")),
-            )
+            result = await asyncio.to_thread(action, admin.user_id, user_id)
         except AdminError as exc:
             self._refused(exc)
-            return
+            return None
         await self._read()
-        self.notice = (
-            "Account blocked; its sessions are signed out." if block else "Account unblocked."
-        )
+        return (result,)
+
+
+def _read_user(user_id: int) -> tuple[users_admin.UserDetail, list[audit.AuditView]]:
+    """An account with its ledger and the console's recent actions on it, in one thread hop."""
+    found = users_admin.detail(user_id)
+    return found, audit.recent(limit=20, target=("user", str(user_id)))
 
 
 class AdminProvidersState(AdminState):
