@@ -155,6 +155,11 @@ def _cell(text: rx.Component | rx.Var[str] | str) -> rx.Component:
     return _td(text, white_space="nowrap")
 
 
+def _text_cells(row: RowVar, *keys: str) -> list[rx.Component]:
+    """One unwrapped text cell per key, for the plain columns of a console table."""
+    return [_cell(row[key]) for key in keys]
+
+
 def _select(
     label: str, name: str, options: list[str] | ArrayVar[Any], value: rx.Var[str]
 ) -> rx.Component:
@@ -374,11 +379,7 @@ def _pager(next_before: rx.Var[int], first: Any, following: Any) -> rx.Component
 def _user_cells(row: RowVar) -> list[rx.Component]:
     return [
         _cell(rx.link(row["email"], href="/admin/users/" + row["id"])),
-        _cell(row["name"]),
-        _cell(row["balance"]),
-        _cell(row["role"]),
-        _cell(row["state"]),
-        _cell(row["created"]),
+        *_text_cells(row, "name", "balance", "role", "state", "created"),
     ]
 
 
@@ -419,20 +420,14 @@ def _fact(label: str, key: str) -> rx.Component:
 
 def _ledger_cells(row: RowVar) -> list[rx.Component]:
     return [
-        _cell(row["when"]),
-        _cell(row["kind"]),
-        _cell(row["change"]),
-        _cell(row["balance_after"]),
+        *_text_cells(row, "when", "kind", "change", "balance_after"),
         _td(row["description"], min_width="14em"),
     ]
 
 
 def _audit_cells(row: RowVar) -> list[rx.Component]:
     return [
-        _cell(row["when"]),
-        _cell(row["actor"]),
-        _cell(row["action"]),
-        _cell(row["target"]),
+        *_text_cells(row, "when", "actor", "action", "target"),
         _td(row["reason"], min_width="12em"),
         _td(row["details"], min_width="10em"),
     ]
@@ -526,15 +521,7 @@ def user_page() -> rx.Component:
 
 
 def _provider_cells(row: RowVar) -> list[rx.Component]:
-    return [
-        _cell(row["window"]),
-        _cell(row["provider"]),
-        _cell(row["kind"]),
-        _cell(row["success"]),
-        _cell(row["done"]),
-        _cell(row["median"]),
-        _cell(row["p95"]),
-    ]
+    return _text_cells(row, "window", "provider", "kind", "success", "done", "median", "p95")
 
 
 def providers_page() -> rx.Component:
@@ -557,7 +544,7 @@ def providers_page() -> rx.Component:
 
 
 def _stripe_cells(row: RowVar) -> list[rx.Component]:
-    return [_cell(row["when"]), _cell(row["type"]), _cell(row["event"]), _cell("applied")]
+    return [*_text_cells(row, "when", "type", "event"), _cell("applied")]
 
 
 def stripe_page() -> rx.Component:
