@@ -1,15 +1,62 @@
 """Loopback servers for tests: free ports, and our ASGI routes run by granian as in production."""
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
+
 from photoai.settings import PROJECT_ROOT
+
+
+def start_logged(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """A child in a process group of its own (so stop_group ends its children too), run from
+    the project folder, writing everything it prints to `log`."""
+    return subprocess.Popen(
+        args,
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def wait_until_serving(
+    proc: subprocess.Popen[bytes],
+    log: Path,
+    ready: Callable[[], bool],
+    what: str,
+    timeout: float = 600,
+) -> None:
+    """Poll `ready` (HTTP errors count as not yet) until it says yes; the log's tail explains
+    a child that exited or never came up."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited early:\n{log.read_text()[-4000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            if ready():
+                return
+        time.sleep(1)
+    raise RuntimeError(f"{what} did not come up:\n{log.read_text()[-4000:]}")
+
+
+def stop_group(proc: subprocess.Popen[bytes], grace: float = 20) -> None:
+    """Stop a process group, killing it after `grace` seconds; it may be gone already."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def free_port() -> int:

@@ -3,14 +3,11 @@ of two Reflex backends, two RQ workers, PostgreSQL, Redis and S3 (moto's server)
 registers, uploads photos straight to the bucket, trains, generates and downloads, all in
 Chromium through the proxy; the proxy's log shows which backend served what."""
 
-import contextlib
 import io
 import os
 import re
 import shutil
-import signal
 import socket
-import subprocess
 import tempfile
 import time
 import uuid
@@ -29,12 +26,12 @@ from PIL import Image
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from photoai.services.likeness_score import NOT_YOU
-from photoai.settings import PROJECT_ROOT
 from tests.conftest import PG_ADMIN_DSN
 from tests.e2e import journeys
 from tests.e2e.accessibility import assert_accessible
 from tests.e2e.conftest import CHROMIUM, E2E_REDIS_URL, shoot
 from tests.e2e.journeys import create_model, new_email, register, sign_in, upload
+from tests.local_servers import start_logged, stop_group, wait_until_serving
 
 pytestmark = pytest.mark.e2e
 
@@ -89,18 +86,12 @@ def _free_run(first: int, last: int, count: int) -> int:
     raise RuntimeError(f"no {count} free ports in a row in {first}-{last}")
 
 
-def _wait_serving(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the layout exited early:\n{log.read_text()[-4000:]}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/ping", timeout=2).status_code == 200:
-                login = httpx.get(f"{url}/login", timeout=2)
-                if login.status_code == 200 and "<html" in login.text.lower():
-                    return
-        time.sleep(1)
-    raise RuntimeError(f"the layout did not come up:\n{log.read_text()[-4000:]}")
+def _layout_serving(url: str) -> bool:
+    """nginx answers only once a backend does, and serves the built pages."""
+    if httpx.get(f"{url}/ping", timeout=2).status_code != 200:
+        return False
+    login = httpx.get(f"{url}/login", timeout=2)
+    return login.status_code == 200 and "<html" in login.text.lower()
 
 
 @pytest.fixture(scope="module")
@@ -168,16 +159,9 @@ def layout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Layout]:
     }
     env.pop("REFLEX_REDIS_URL", None)
     log = data_dir / "topology.log"
-    proc = subprocess.Popen(
-        ["bash", "scripts/topology.sh"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    proc = start_logged(["bash", "scripts/topology.sh"], env, log)
     try:
-        _wait_serving(url, proc, log)
+        wait_until_serving(proc, log, lambda: _layout_serving(url), "the layout", timeout=300)
         journeys.OUTBOX[:] = [data_dir / "outbox"]
         yield Layout(
             url=url,
@@ -188,12 +172,7 @@ def layout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Layout]:
             s3=s3,
         )
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+        stop_group(proc, grace=30)
         with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         moto.stop()

@@ -4,12 +4,8 @@ The server gets its own PostgreSQL database, Redis database and data folder; Pla
 Debian's Chromium against it. Screenshots of every page land in `test-artifacts/screens/`.
 """
 
-import contextlib
 import os
-import signal
-import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,7 +22,7 @@ from tests.e2e import journeys
 from tests.e2e.journeys import write_photo_files
 from tests.fakes.monitoring_servers import FakePostHog, FakeSentry
 from tests.fakes.stripe_api import FakeStripe
-from tests.local_servers import free_port
+from tests.local_servers import free_port, start_logged, stop_group, wait_until_serving
 
 CHROMIUM = os.environ.get("PHOTOAI_CHROMIUM", "/usr/bin/chromium")
 SCREENS = PROJECT_ROOT / "test-artifacts" / "screens"
@@ -46,29 +42,9 @@ class RunningApp:
         return sorted(folder.glob("*.eml")) if folder.exists() else []
 
 
-def _wait_until_serving(base_url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"reflex exited early:\n{log.read_text()[-4000:]}")
-        try:
-            page = httpx.get(f"{base_url}/login/", timeout=2, follow_redirects=True)
-            if page.status_code == 200 and "<html" in page.text.lower():
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(1)
-    raise RuntimeError(f"server did not come up:\n{log.read_text()[-4000:]}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """Stop a process group; it may be gone already (a crashed server)."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+def _login_page_served(base_url: str) -> bool:
+    page = httpx.get(f"{base_url}/login/", timeout=2, follow_redirects=True)
+    return page.status_code == 200 and "<html" in page.text.lower()
 
 
 @pytest.fixture(scope="session")
@@ -133,7 +109,7 @@ def app_server(
     stripe_fake.webhook_url = f"{base_url}/api/stripe/webhook"
     logs = tmp_path_factory.mktemp("logs")
     server_log, worker_log = logs / "reflex.log", logs / "worker.log"
-    server = subprocess.Popen(
+    server = start_logged(
         [
             str(Path(sys.executable).parent / "reflex"),
             "run",
@@ -143,27 +119,17 @@ def app_server(
             "--backend-port",
             str(port),
         ],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=server_log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+        env,
+        server_log,
     )
-    worker = subprocess.Popen(
-        [sys.executable, "worker.py"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=worker_log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    worker = start_logged([sys.executable, "worker.py"], env, worker_log)
     try:
-        _wait_until_serving(base_url, server, server_log)
+        wait_until_serving(server, server_log, lambda: _login_page_served(base_url), "reflex")
         journeys.OUTBOX[:] = [data_dir / "outbox"]
         yield RunningApp(base_url=base_url, data_dir=data_dir, env=env, worker_log=worker_log)
     finally:
-        _stop(server)
-        _stop(worker)
+        stop_group(server)
+        stop_group(worker)
         with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

@@ -29,7 +29,7 @@ from photoai.services import accounts
 from photoai.settings import PROJECT_ROOT, get_settings
 from tests.conftest import PG_ADMIN_DSN, migrate
 from tests.e2e.conftest import E2E_REDIS_URL
-from tests.local_servers import free_port
+from tests.local_servers import free_port, start_logged, stop_group, wait_until_serving
 
 ROOT = State.get_full_name()
 HYDRATE = f"{ROOT}.{CompileVars.HYDRATE_AND_LOAD}"
@@ -43,27 +43,8 @@ class Cluster:
     env: dict[str, str]
 
 
-def start_process(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        args,
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
-def _wait_serving(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"backend exited early:\n{log.read_text()[-4000:]}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/ping", timeout=2).status_code == 200:
-                return
-        time.sleep(1)
-    raise RuntimeError(f"backend did not come up:\n{log.read_text()[-4000:]}")
+def _pings(url: str) -> bool:
+    return httpx.get(f"{url}/ping", timeout=2).status_code == 200
 
 
 def kill_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
@@ -119,7 +100,7 @@ def backend_cluster(
     # some); several starting at once race on them and the loser exits. Clear them first.
     shutil.rmtree(PROJECT_ROOT / ".states", ignore_errors=True)
     servers = [
-        start_process(
+        start_logged(
             [reflex, "run", "--env", "prod", "--backend-only", "--backend-port", str(port)],
             env,
             tmp_path / f"backend-{port}.log",
@@ -129,16 +110,16 @@ def backend_cluster(
     workers = []
     if worker_processes:
         args = [sys.executable, "worker.py", "--processes", str(worker_processes)]
-        workers.append(start_process(args, env, tmp_path / "worker.log"))
+        workers.append(start_logged(args, env, tmp_path / "worker.log"))
     urls = [f"http://127.0.0.1:{port}" for port in ports]
     try:
         for url, proc, port in zip(urls, servers, ports, strict=True):
-            _wait_serving(url, proc, tmp_path / f"backend-{port}.log")
+            log = tmp_path / f"backend-{port}.log"
+            wait_until_serving(proc, log, lambda url=url: _pings(url), "backend")
         yield Cluster(backends=urls, servers=servers, env=env)
     finally:
         for proc in [*servers, *workers]:
-            kill_group(proc, signal.SIGTERM)
-            kill_group(proc, signal.SIGKILL)
+            stop_group(proc)
         with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         get_settings.cache_clear()

@@ -6,6 +6,7 @@ reads it all back in the audit log. The user meanwhile sees 404 at /admin."""
 import json
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from playwright.sync_api import Browser, Page, expect
@@ -14,7 +15,6 @@ from sqlmodel import Session, col
 
 from photoai.db import make_engine
 from photoai.models import Job, JobStatus, User, utcnow
-from photoai.services.generation_runs import GenerationSpec
 from tests.e2e.conftest import RunningApp, shoot
 from tests.e2e.journeys import (
     create_model,
@@ -24,6 +24,7 @@ from tests.e2e.journeys import (
     sign_in,
     upload,
 )
+from tests.services.admin.support import SPEC
 
 PHONE = {"width": 390, "height": 844}
 
@@ -31,23 +32,13 @@ PHONE = {"width": 390, "height": 844}
 def _failed_request(app: RunningApp, email: str, model_id: int) -> tuple[int, int]:
     """The user's Instant request of two pictures, failed at the provider (its hold was
     given back, as the jobs service does on failure)."""
-    spec = GenerationSpec(
+    spec = replace(
+        SPEC,
         request_key="outage-request-1",
-        source="instant",
-        source_label="Instant",
-        model_id=None,
         photos_model_id=model_id,
         style_id="",
-        pack_id="",
         label="a portrait by the sea",
         prompt="a portrait by the sea",
-        negative_prompt="",
-        aspect_ratio="1:1",
-        width=1024,
-        height=1024,
-        count=2,
-        seed=None,
-        unit_cost=1,
         user_prompt="a portrait by the sea",
     )
     engine = make_engine(app.env["PHOTOAI_DATABASE_URL"])
