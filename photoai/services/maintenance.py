@@ -15,11 +15,14 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from photoai.services import jobs
+from photoai.services import jobs, queue
 
 log = logging.getLogger(__name__)
 
-_tasks: list[tuple[str, Callable[[], Any], float]] = [("reap stale jobs", jobs.reap_stale, 30.0)]
+_tasks: list[tuple[str, Callable[[], Any], float]] = [
+    ("reap stale jobs", jobs.reap_stale, 30.0),
+    ("rescue stranded jobs", queue.rescue_stranded, queue.STRANDED_AFTER_SECONDS),
+]
 
 
 def register(name: str, fn: Callable[[], Any], every_seconds: float) -> None:

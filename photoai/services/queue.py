@@ -126,6 +126,46 @@ def _enqueue_once(rq: Queue, job_id: int) -> str:
     return "rq"
 
 
+STRANDED_AFTER_SECONDS = 5.0
+_first_seen_stranded: dict[str, float] = {}
+
+
+def rescue_stranded() -> int:
+    """Put back on the queue the jobs a worker took and died with before starting them; says
+    how many.
+
+    RQ hands a job over by moving its id to an intermediate list, and the worker moves it on to
+    its started registry a moment later. A worker killed in between strands the job: RQ's own
+    cleanup fails it ten minutes on, and until then it counts as queued, so sending it again
+    is a no-op. An id seen in that list, outside the started registry, on two passes at least
+    `STRANDED_AFTER_SECONDS` apart belongs to no live worker; removing it from the list is
+    atomic, so of several upkeep loops only one pushes it back.
+    """
+    rq = rq_queue()
+    if rq is None:
+        return 0
+    try:
+        waiting = set(rq.intermediate_queue.get_job_ids())
+        started = set(rq.started_job_registry.get_job_ids()) if waiting else set()
+    except redis.RedisError as exc:
+        report_failure(exc)
+        return 0
+    now = time.monotonic()
+    for job_id in list(_first_seen_stranded):
+        if job_id not in waiting or job_id in started:
+            del _first_seen_stranded[job_id]
+    rescued = 0
+    for job_id in waiting - started:
+        first_seen = _first_seen_stranded.setdefault(job_id, now)
+        if now - first_seen < STRANDED_AFTER_SECONDS:
+            continue
+        del _first_seen_stranded[job_id]
+        if rq.connection.lrem(rq.intermediate_queue_key, 1, job_id):
+            rq.push_job_id(job_id, at_front=True)
+            rescued += 1
+    return rescued
+
+
 def _ensure_local_worker() -> None:
     global _local_worker
     with _local_lock:

@@ -141,3 +141,40 @@ def test_a_queue_process_that_dies_is_replaced_and_jobs_go_on(
         assert worker_support.descendants(worker.pid) == []
     finally:
         worker_support.stop(worker)
+
+
+def _someone_blocked_in_dequeue() -> bool:
+    """A queue process waits in RQ's BLMOVE, so a pushed job goes straight to it."""
+    conn = redis_probe.get_redis()
+    assert conn is not None
+    return any(c["cmd"] == "blmove" and "b" in c["flags"] for c in conn.client_list())
+
+
+def test_a_job_taken_by_a_queue_process_killed_before_starting_it_still_runs(
+    pg: str, worker_env: None, tmp_path: Path
+) -> None:
+    """RQ moves a job to its intermediate list as it hands it to a worker; a worker killed in that
+    instant (seen in CI: SIGKILL lands while the kernel still delivers its BLMOVE) strands the
+    job there, queued for ever. The upkeep puts it back on the queue within seconds."""
+    uid = make_user(10)
+    worker = worker_support.start_worker(tmp_path / "pool.log", "--processes", "1")
+    try:
+        assert worker_support.wait_until(lambda: len(_queue_processes(worker)) == 1, 90.0)
+        victim = _queue_processes(worker)[0]
+        assert worker_support.wait_until(_someone_blocked_in_dequeue, 30.0)
+        os.kill(victim, signal.SIGSTOP)
+        job_id = jobs.create(jobs_support.KIND, user_id=uid, credits_to_hold=2)
+        q = queue.rq_queue()
+        assert q is not None
+        assert worker_support.wait_until(
+            lambda: q.intermediate_queue.get_job_ids() == [queue.rq_job_id(job_id)], 10.0
+        ), "the stopped process did not take the job"
+        os.kill(victim, signal.SIGKILL)
+        assert worker_support.wait_until(
+            lambda: jobs.get(job_id).status == JobStatus.SUCCEEDED,  # type: ignore[union-attr]
+            60.0,
+        ), "the stranded job never ran"
+        assert q.intermediate_queue.get_job_ids() == []
+        assert credits.balance(uid) == 10 == credits.ledger_sum(uid)
+    finally:
+        worker_support.stop(worker)
