@@ -1,5 +1,8 @@
 """Twenty uploads of the costliest photos at once, through the real `/_upload`, in one process.
 
+Run by `test_upload_memory.py` in a fresh interpreter, so the figures are the web app's own and
+not those of a test session that has already run hundreds of tests.
+
 Each upload comes from its own user's tab, all at the same moment; the photos are the largest PNGs
 the decode budget admits (the most expensive pictures that still get checked). The web
 process's peak RSS (VmHWM, reset just before) is what the operator would see.
