@@ -44,6 +44,19 @@ HOG_WINDOW_PX = 80
 SECOND_LOOK_SHARE = 0.4
 MAX_SECOND_LOOK_SCALE = 2.0
 MAX_UPSAMPLE = 2
+# The upload check first looks at a copy this small (a quarter of the pixels of a 512 px
+# analysis copy, so about a quarter of the cost) only to measure the largest face and so choose
+# the scale of the look that counts every face, which is never below the analysis size. Boxes
+# found coarsely measure up to one pyramid step wider (146 px for the 12 MP astronaut's face,
+# 125 px at 512), so that look is up to a step less enlarged than one sized at 512 px (1.37x
+# instead of 1.6x, 0.7 of the pixels): on 84 composites of a main face 100-185 px wide and a
+# second one 0.36-0.42 as wide, both are found every time, as at 512 px; faces of 0.26-0.32
+# are found in 21 of 84 (28 at 512 px), below the 0.45 that counts as another subject.
+SIZING_SIDE = 256
+# Scoring needs only the largest face, and a copy this small finds any face from about a fifth
+# of the shorter side up (dlib's smallest box, 73 px, is 97 px of a 512 px picture): a
+# portrait's face at 0.56 of the 512 px look's cost. Smaller faces are looked for as before.
+LARGEST_SIDE = 384
 # Detections with a lower HOG score are texture, not faces. Measured at 512 px on our
 # portraits, their crops, mirrors, tilts, light changes and composites: real faces score
 # 0.68-1.68; the false hits (a patch on the astronaut's suit, the cameraman's turned head,
@@ -92,13 +105,15 @@ def load_models() -> None:
 
 
 def _detect(image: NDArray[np.uint8], upsample: int, scale: float = 1.0) -> list[Face]:
-    """Faces found in `image` (enlarged `scale` times first, when above 1), in its pixels."""
+    """Faces found in `image` (resized `scale` times first, when not 1), in its pixels."""
     models = _models()
     height, width = image.shape[:2]
     looked_at = image
-    if scale > 1:
+    if scale != 1:
         size = (round(width * scale), round(height * scale))
-        looked_at = np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_LINEAR))
+        # Area averaging when shrinking (a clean small copy, no aliasing for the HOG to see).
+        method = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        looked_at = np.asarray(cv2.resize(image, size, interpolation=method))
     rects, scores, _ = models.detector.run(looked_at, upsample, MIN_SCORE)
     faces = []
     for rect, score in zip(rects, scores, strict=True):
@@ -112,27 +127,76 @@ def _detect(image: NDArray[np.uint8], upsample: int, scale: float = 1.0) -> list
     return sorted(faces, key=lambda face: face.width * face.height, reverse=True)
 
 
+def _detect_at_side(image: NDArray[np.uint8], side: int) -> list[Face]:
+    """Faces found in a copy of `image` whose shorter side is `side`; none when `image` is
+    not larger than that (the caller's full-size look follows anyway)."""
+    scale = side / min(image.shape[:2])
+    return _detect(image, 0, scale) if scale < 1 else []
+
+
+def _second_look_scale(largest_width: float) -> float:
+    """How far to enlarge the picture so that a face SECOND_LOOK_SHARE as wide as the largest
+    is not under the detector's window."""
+    return HOG_WINDOW_PX / (largest_width * SECOND_LOOK_SHARE)
+
+
+def _look_at(image: NDArray[np.uint8], scale: float) -> list[Face]:
+    """Faces found with `image` enlarged `scale` times, never looked at smaller than it is."""
+    if scale <= 1:
+        return _detect(image, 0)
+    if scale >= MAX_SECOND_LOOK_SCALE:
+        # dlib's own 2x upsampling, on which MIN_SCORE was measured: a bilinear 2x copy
+        # scored the patch on the astronaut's suit 0.58 in a photo of her print.
+        return _detect(image, 1)
+    return _detect(image, 0, scale)
+
+
+def _with_missed(faces: list[Face], earlier: list[Face]) -> list[Face]:
+    """`faces` and the faces an earlier look found that none of them covers, largest first.
+
+    A face can score under MIN_SCORE at one scale and over it at the next (dlib's pyramid
+    steps fall differently on it): a second look at 1.14x found only the small face of a
+    picture whose large face the look before had found, which would have embedded the wrong
+    person and missed "more than one face".
+    """
+    missed = [old for old in earlier if not any(_covers(face, old) for face in faces)]
+    return sorted([*faces, *missed], key=lambda face: face.width * face.height, reverse=True)
+
+
+def _covers(face: Face, other: Face) -> bool:
+    """Whether `other`'s centre lies inside `face`: the same face, boxed at another scale."""
+    cx, cy = other.x + other.width / 2, other.y + other.height / 2
+    return face.x <= cx < face.x + face.width and face.y <= cy < face.y + face.height
+
+
 def detect_faces(image: NDArray[np.uint8], *, second_look: bool = True) -> list[Face]:
     """Faces in an 8-bit greyscale or RGB picture, largest first.
 
     Callers pass a downscaled copy (a few hundred pixels on the shorter side): detection time
-    grows with the pixel count. The picture is looked at upsampled when none was found, and,
-    with `second_look`, enlarged when a face SECOND_LOOK_SHARE as wide as the largest could
-    be under the detector's window (the upload check needs every face; scoring a picture
-    needs only the largest). The enlarged look finds the large faces too, so its answer
-    replaces the first.
+    grows with the pixel count. With `second_look` (the upload check, which needs every face)
+    a SIZING_SIDE copy measures the largest face, then the picture is looked at as enlarged as
+    a face SECOND_LOOK_SHARE as wide needs (the small second face), never smaller than it is.
+    Without it (scoring, which needs only the largest face) a LARGEST_SIDE copy is enough for
+    a portrait's face. When those find nothing, the picture is looked at as it is, enlarged
+    when a second look needs it, then upsampled, to tell a small face from no face.
     """
     with _lock:
+        if second_look:
+            sizing = _detect_at_side(image, SIZING_SIDE)
+            if sizing:
+                faces = _look_at(image, _second_look_scale(sizing[0].width))
+                if faces:
+                    return _with_missed(faces, sizing)
+        else:
+            faces = _detect_at_side(image, LARGEST_SIDE)
+            if faces:
+                return faces
         faces = _detect(image, 0)
         if faces:
-            scale = HOG_WINDOW_PX / (faces[0].width * SECOND_LOOK_SHARE)
+            scale = _second_look_scale(faces[0].width)
             if not second_look or scale <= 1:
                 return faces
-            if scale >= MAX_SECOND_LOOK_SCALE:
-                # dlib's own 2x upsampling, on which MIN_SCORE was measured: a bilinear 2x
-                # copy scored the patch on the astronaut's suit 0.58 in a photo of her print.
-                return _detect(image, 1) or faces
-            return _detect(image, 0, scale) or faces
+            return _with_missed(_look_at(image, scale), faces)
         for upsample in range(1, MAX_UPSAMPLE + 1):
             faces = _detect(image, upsample)
             if faces:
@@ -152,8 +216,15 @@ def embed(rgb: NDArray[np.uint8], face: Face) -> Embedding:
 
 
 def embed_largest(rgb: NDArray[np.uint8]) -> Embedding | None:
-    """The embedding of the largest face in an RGB picture, None when there is no face."""
-    faces = detect_faces(rgb, second_look=False)
+    """The embedding of the largest face in an RGB picture, None when there is no face.
+
+    The face is looked for in the picture's grey copy: the HOG then takes one channel's
+    gradients instead of the strongest of three, about a fifth cheaper; at LARGEST_SIDE on the
+    test photos and the bench's pictures every face found in colour is found in grey, scoring
+    within 0.2 of it, and nothing else scores over 0.1 in either.
+    """
+    grey = np.asarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), dtype=np.uint8)
+    faces = detect_faces(grey, second_look=False)
     return embed(rgb, faces[0]) if faces else None
 
 

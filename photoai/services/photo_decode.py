@@ -112,7 +112,10 @@ def decode_reduced(
         reduced = _reduce_in_bands(full, factor)
         full.close()
         full = reduced
-    small = full.resize(target, Image.Resampling.LANCZOS) if full.size != target else full.copy()
+    # BICUBIC, not LANCZOS: on a JPEG drafted to 2000x1500 for a 1024x768 target it costs two
+    # thirds (43 ms instead of 64) and stays within 0.7-0.9 dB PSNR of a full decode through
+    # LANCZOS; BILINEAR would cost 24 ms but loses 5 dB and a quarter of the edge energy.
+    small = full.resize(target, Image.Resampling.BICUBIC) if full.size != target else full.copy()
     full.close()
     small.info = info
     return small

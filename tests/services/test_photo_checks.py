@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance, ImageOps
 
+from photoai.services import faces as face_model
 from photoai.services import photo_checks as pc
-from photoai.services.faces import detect_faces, distance, from_bytes
+from photoai.services.faces import Face, detect_faces, distance, from_bytes
 from photoai.services.image_hash import hamming, phash
 from photoai.services.photo_checks import PhotoLimits, PhotoVerdict, find_duplicate, inspect_photo
 from photoai.settings import Settings
@@ -288,6 +289,22 @@ def test_faces_are_found_largest_first() -> None:
     faces = detect_faces(rgb)
     assert len(faces) == 2
     assert faces[0].width * faces[0].height >= faces[1].width * faces[1].height
+
+
+def test_a_face_the_sizing_look_found_is_kept_when_the_next_look_misses_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """dlib can score a face over the cut at one scale and under it at the next (a composite's
+    large face, partly covered, was found on the 256 px copy and lost at 1.1x): the answer
+    must still hold it, largest first, or the other person's face would be embedded and the
+    photo taken as one person's."""
+    large, small = Face(100, 100, 180, 180), Face(450, 200, 90, 90)
+
+    def looks(image: np.ndarray, upsample: int, scale: float = 1.0) -> list[Face]:
+        return [large] if scale < 1 else [small]
+
+    monkeypatch.setattr(face_model, "_detect", looks)
+    assert detect_faces(np.zeros((512, 683, 3), dtype=np.uint8)) == [large, small]
 
 
 def test_a_pet_photo_needs_no_face(limits: PhotoLimits) -> None:
