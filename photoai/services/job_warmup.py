@@ -4,7 +4,7 @@ RQ forks a work horse per job and whatever the horse loads on first use dies wit
 generation with the demo provider, dlib's face models took 0.8-3.7 s to read in each horse and
 the provider chain's HTTP client (its TLS context) about 0.2 s (profiled on a loaded 2-core
 machine; bench/job_burst.py shows the effect on a burst), and SQLAlchemy's configuration of
-the mappers, which a horse otherwise redoes on its first query (about 40 ms). Loaded
+the mappers, which a horse otherwise redoes on its first query (18-23 ms). Loaded
 in the worker process before it forks, they reach every horse already in memory, shared
 copy-on-write. Nothing here opens a connection or starts a thread, so forking stays safe.
 """
