@@ -19,6 +19,7 @@ only the upkeep going.
 """
 
 import argparse
+import gc
 import logging
 import multiprocessing
 import os
@@ -162,6 +163,10 @@ def main() -> None:
     settings = get_settings()
     if settings.redis_url:
         job_warmup.preload()
+    # Everything loaded so far lives as long as this process: out of the collector's sight, a
+    # work horse's collections no longer touch (and so copy) the pages its forks share.
+    gc.collect()
+    gc.freeze()
     queues = _QueueProcesses(settings.redis_url, settings.queue_name, args.processes)
     if args.queue_only:
         if settings.redis_url:

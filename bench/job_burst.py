@@ -72,9 +72,29 @@ def _user_with_photos(n: int, pictures: tuple[bytes, ...]) -> int:
     return uid
 
 
+def _tree_cpu_seconds(root: int) -> float:
+    """CPU seconds (user + system) of every live process under `root`, each with its reaped
+    children (a finished work horse counts in its RQ worker's): the workers' CPU is less
+    sensitive to other load on the machine than their wall times."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stats[int(entry.name)] = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+    tree, todo, ticks = {pid: int(f[1]) for pid, f in stats.items()}, [root], 0
+    while todo:
+        pid = todo.pop()
+        ticks += sum(int(x) for x in stats[pid][11:15])  # utime stime cutime cstime
+        todo += [child for child, parent in tree.items() if parent == pid]
+    return ticks / tick
+
+
 @contextmanager
-def _workers(count: int, log_dir: Path, queue: Queue) -> Iterator[None]:
-    """`worker.py --processes count`, as scripts/run.sh starts it, until the block ends."""
+def _workers(count: int, log_dir: Path, queue: Queue) -> Iterator[int]:
+    """`worker.py --processes count`, as scripts/run.sh starts it, until the block ends; its pid."""
     with (log_dir / "worker.log").open("ab") as log:
         proc = subprocess.Popen(  # noqa: S603 (our own interpreter and script)
             [sys.executable, "worker.py", "--processes", str(count)],
@@ -90,7 +110,7 @@ def _workers(count: int, log_dir: Path, queue: Queue) -> Iterator[None]:
             time.sleep(0.2)
         print(f"{count} RQ worker processes ready after {time.monotonic() - started:.1f} s")
         time.sleep(5.0)  # let the upkeep's first pass and the start-up work finish
-        yield
+        yield proc.pid
     finally:
         proc.terminate()
         try:
@@ -158,9 +178,8 @@ def _horse_startup_ms(row: Job) -> float | None:
     claimant = liveness.Claimant.from_text(row.claimed_by)
     if claimant is None or not claimant.started or row.started_at is None:
         return None
-    boot = float(
-        next(x for x in Path("/proc/stat").read_text().splitlines() if x.startswith("btime "))[6:]
-    )
+    # Start times count from boot on the boot-time clock; /proc/stat's btime is whole seconds.
+    boot = time.clock_gettime(time.CLOCK_REALTIME) - time.clock_gettime(time.CLOCK_BOOTTIME)
     born = boot + claimant.started / os.sysconf("SC_CLK_TCK")
     claimed = row.started_at.timestamp()
     return (claimed - born) * 1000
@@ -213,9 +232,14 @@ def main() -> None:
         pictures = photos.one_person_jpegs()[:4]
         user_ids = [_user_with_photos(n, pictures) for n in range(args.users)]
         print(f"{len(user_ids)} users with 4 photos each")
-        with _workers(workers, Path(workdir), queue):
+        with _workers(workers, Path(workdir), queue) as worker_pid:
+            print(f"load: {os.getloadavg()[0]:.2f} (1 min average before the burst)")
+            cpu_before = _tree_cpu_seconds(worker_pid)
             rows = _wait_for(_burst(user_ids))
+            time.sleep(0.5)  # the last work horses exit and are reaped
+            cpu = _tree_cpu_seconds(worker_pid) - cpu_before
             report(rows)
+            print(f"worker CPU: {cpu:.2f} s in all, {cpu / len(rows) * 1000:.0f} ms per job")
             log_text = (Path(workdir) / "worker.log").read_text()
             errors = [line for line in log_text.splitlines() if "Error" in line]
             print(f"worker log lines naming an error: {len(errors)}", *errors[:5], sep="\n  ")

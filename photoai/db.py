@@ -1,7 +1,8 @@
 """One lazily created engine per process and short sessions per unit of work.
 
-The engine is made on first use and remade after a fork (RQ forks a child per job), so a
-connection pool is never shared between processes.
+The engine is made on first use; a forked child (RQ forks a work horse per job) keeps it, with
+its dialect set up and its statements compiled, but gets a pool of its own, so a connection is
+never shared between processes.
 """
 
 import os
@@ -46,10 +47,14 @@ def make_engine(url: str) -> Engine:
 def get_engine() -> Engine:
     global _engine, _engine_pid, _engine_url
     url = get_settings().resolved_database_url
-    if _engine is None or _engine_pid != os.getpid() or _engine_url != url:
+    if _engine is not None and _engine_url == url and _engine_pid != os.getpid():
+        # In a forked child the pooled connections belong to the parent: a fresh pool, without
+        # closing them (which would end the parent's sessions too). The engine itself stays,
+        # with its dialect set up and its compiled statements (SQLAlchemy's recipe for fork).
+        _engine.dispose(close=False)
+        _engine_pid = os.getpid()
+    if _engine is None or _engine_url != url:
         if _engine is not None:
-            # In a forked child the pooled connections belong to the parent: drop them
-            # without closing them, which would end the parent's sessions too.
             _engine.dispose(close=_engine_pid == os.getpid())
         _engine = make_engine(url)
         _engine_pid = os.getpid()

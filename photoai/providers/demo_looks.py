@@ -248,12 +248,18 @@ def _grain(picture: Image.Image, rng: random.Random, amount: float) -> Image.Ima
 def _curve(
     picture: Image.Image, shadows: Colour, highlights: Colour, strength: float
 ) -> Image.Image:
-    """Split toning: shadows pulled towards one colour, highlights towards another."""
-    pixels = np.asarray(picture, dtype=np.float32)
-    light = pixels.mean(axis=2, keepdims=True) / 255.0
-    toned = (1 - light) * np.array(shadows, np.float32) + light * np.array(highlights, np.float32)
-    mixed = pixels * (1 - strength) + (pixels * 0.35 + toned * 0.65) * strength
-    return Image.fromarray(mixed.clip(0, 255).astype(np.uint8))
+    """Split toning: shadows pulled towards one colour, highlights towards another.
+
+    Each channel becomes p * (1 - 0.65 s) + 0.65 s * (shadow + (highlight - shadow) * L), with
+    L the pixel's mean light (r + g + b) / 765: linear in r, g and b, so one colour matrix in
+    Pillow's C code does it (not float arrays of the whole picture, about 8x the time)."""
+    keep, tone = 1 - 0.65 * strength, 0.65 * strength
+    rows: list[float] = []
+    for channel in range(3):
+        slope = tone * (highlights[channel] - shadows[channel]) / 765
+        weights = [slope + (keep if other == channel else 0.0) for other in range(3)]
+        rows += [*weights, tone * shadows[channel]]
+    return picture.convert("RGB", tuple(rows))
 
 
 def _fade(picture: Image.Image, black: int, white: int) -> Image.Image:
