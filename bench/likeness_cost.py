@@ -6,7 +6,8 @@ in her picture, so hers take the detector's upsampled look; Grace Hopper's is la
 Delivery: 1024x1024 pictures through `likeness_score.embed_picture`, as the delivery job does.
 Targets (issue 11): ingest <= 0.30 s per photo, scoring <= 0.15 s per picture, on one core;
 run it pinned to one core (on a busy machine compare the CPU column, the process's own CPU
-time, which other processes inflate far less than the wall clock):
+time, which other processes inflate far less than the wall clock). "met" compares the CPU mean
+with the target; "face embedded" counts the photos and pictures that gave an embedding:
 
     taskset -c 0 .venv/bin/python bench/likeness_cost.py
 """
@@ -57,16 +58,17 @@ def timed(label: str, work: Callable[[bytes], bool], files: list[bytes], target:
     work(files[0])  # warm-up: loads the dlib models once, as a worker would
     seconds = []
     cpu = []
-    ok = 0
+    found = 0
     for data in files:
         started, cpu_started = time.perf_counter(), time.process_time()
-        ok += work(data)
+        found += work(data)
         seconds.append(time.perf_counter() - started)
         cpu.append(time.process_time() - cpu_started)
     print(
         f"| {label:<28} | {len(files):>3} | {statistics.mean(seconds):.3f} s | "
         f"{statistics.median(seconds):.3f} s | {max(seconds):.3f} s | "
-        f"{statistics.mean(cpu):.3f} s | {target:.2f} s | {ok}/{len(files)} |"
+        f"{statistics.mean(cpu):.3f} s | {target:.2f} s | "
+        f"{'yes' if statistics.mean(cpu) <= target else 'no'} | {found}/{len(files)} |"
     )
 
 
@@ -76,9 +78,9 @@ def main() -> None:
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(
         "| what                         |   n |  mean   | median  |   max   | CPU mean | target "
-        "| ok |"
+        "| met | face embedded |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, source in portraits().items():
         phone = [variant(source, n, PHONE) for n in range(COUNT)]
         timed(
