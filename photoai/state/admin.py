@@ -25,6 +25,7 @@ from photoai.services.admin import (
     users_admin,
 )
 from photoai.services.admin.audit import AdminError
+from photoai.state import page_load
 from photoai.state.display import ledger_row
 from photoai.state.session import SessionState
 from photoai.wording import counted
@@ -97,6 +98,7 @@ class AdminOverviewState(AdminState):
         self.figures, self.series = [], []
 
     @rx.event
+    @page_load.hydrates
     async def on_load(self) -> None:
         if await self._admin() is None:
             return
@@ -236,6 +238,7 @@ class AdminJobsState(AdminPager, AdminState):
         self.rows, self.providers, self.next_before = [], [], 0
 
     @rx.event
+    @page_load.hydrates
     async def on_load(self) -> None:
         if await self._admin() is None:
             return
@@ -317,6 +320,7 @@ class AdminUsersState(AdminState):
         self.rows = []
 
     @rx.event
+    @page_load.hydrates
     async def on_load(self) -> None:
         if await self._admin() is None:
             return
@@ -359,6 +363,7 @@ class AdminUserState(AdminState):
         return _id_of(self.router.url.path.rstrip("/").rsplit("/", 1)[-1])
 
     @rx.event
+    @page_load.hydrates
     async def on_load(self) -> None:
         if await self._admin() is None:
             return
@@ -453,6 +458,7 @@ class AdminProvidersState(AdminState):
         self.rows = []
 
     @rx.event
+    @page_load.hydrates
     async def on_load(self) -> None:
         if await self._admin() is None:
             return
@@ -479,6 +485,7 @@ class AdminStripeState(AdminState):
         self.rows = []
 
     @rx.event
+    @page_load.hydrates
     async def on_load(self) -> None:
         if await self._admin() is None:
             return
@@ -514,6 +521,7 @@ class AdminAuditState(AdminPager, AdminState):
         self.rows, self.next_before = [], 0
 
     @rx.event
+    @page_load.hydrates
     async def on_load(self) -> None:
         if await self._admin() is None:
             return

@@ -8,6 +8,7 @@ import reflex as rx
 from reflex.event import EventSpec
 
 from photoai.services import accounts
+from photoai.state import page_load
 from photoai.state.session import SessionState
 
 
@@ -27,6 +28,7 @@ class LoginState(SessionState):
     busy: rx.Field[bool] = rx.field(False)
 
     @rx.event
+    @page_load.hydrates
     async def on_load(self) -> EventSpec | None:
         params = self.router.url.query_parameters
         self.busy = False
@@ -76,6 +78,7 @@ class RegisterState(SessionState):
     busy: rx.Field[bool] = rx.field(False)
 
     @rx.event
+    @page_load.hydrates
     async def on_load(self) -> None:
         self.busy = False
         self.error = ""
@@ -135,7 +138,8 @@ class ResetPasswordState(SessionState):
     busy: rx.Field[bool] = rx.field(False)
 
     @rx.event
-    def on_load(self) -> None:
+    @page_load.hydrates
+    async def on_load(self) -> None:
         self.error = ""
         self.busy = False
 
