@@ -19,6 +19,7 @@ only the upkeep going.
 """
 
 import argparse
+import contextlib
 import gc
 import logging
 import multiprocessing
@@ -94,6 +95,10 @@ def serve_queue(url: str, queue_name: str) -> None:
 
 
 def _serve_in_child(url: str, queue_name: str) -> None:
+    # A process group of its own, so that the parent can end what it leaves behind (RQ's
+    # scheduler is its child and would live on, orphaned, after a SIGKILL); RQ puts each work
+    # horse in a process group of its own, so a running job is never in this one.
+    os.setpgid(0, 0)
     # The parent's stop handler is no business of a queue process: RQ installs its own.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -135,6 +140,8 @@ class _QueueProcesses:
             for process in ended:
                 process.join()
                 self.running.remove(process)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)  # type: ignore[arg-type]
                 if not self.stopping:
                     log.warning(
                         "queue process %s ended (exit code %s): starting another",

@@ -124,7 +124,12 @@ def test_a_queue_process_that_dies_is_replaced_and_jobs_go_on(
     worker = worker_support.start_worker(tmp_path / "pool.log", "--processes", "3")
     try:
         assert worker_support.wait_until(lambda: len(_queue_processes(worker)) == 3, 90.0)
-        victim = _queue_processes(worker)[0]
+        # The victim is the one running RQ's scheduler (a child of its own, one per queue).
+        assert worker_support.wait_until(
+            lambda: any(worker_support.descendants(p) for p in _queue_processes(worker)), 30.0
+        )
+        victim = next(p for p in _queue_processes(worker) if worker_support.descendants(p))
+        its_scheduler = worker_support.descendants(victim)
         os.kill(victim, signal.SIGKILL)
         job_ids = [jobs.create(jobs_support.KIND, user_id=uid, credits_to_hold=1) for _ in range(6)]
         assert worker_support.wait_until(
@@ -135,6 +140,9 @@ def test_a_queue_process_that_dies_is_replaced_and_jobs_go_on(
             lambda: len(_queue_processes(worker)) == 3 and victim not in _queue_processes(worker),
             30.0,
         ), "the killed queue process was not replaced"
+        assert worker_support.wait_until(
+            lambda: not any(worker_support.alive(pid) for pid in its_scheduler), 10.0
+        ), "the killed queue process's RQ scheduler lives on, orphaned"
         assert credits.balance(uid) == 100 == credits.ledger_sum(uid)
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(30) == 0
