@@ -51,6 +51,7 @@ from photoai.state.generate import GenerateState
 from photoai.state.landing import LandingState
 from photoai.state.models import ModelDetailState, ModelsState, NewModelState
 from photoai.state.privacy import PrivacyState
+from photoai.state.session import SessionState
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,12 @@ class PageRoute:
 
 
 PAGES: tuple[PageRoute, ...] = (
-    PageRoute("/", landing_page, "AI photos of you", LandingState.on_load),
+    PageRoute(
+        "/",
+        landing_page,
+        "AI photos of you",
+        [SessionState.check_session, LandingState.load_photo_range],
+    ),
     PageRoute("/privacy", privacy_page, "Privacy", PrivacyState.on_load),
     PageRoute("/login", login_page, "Sign in", LoginState.on_load),
     PageRoute("/register", register_page, "Create account", RegisterState.on_load),

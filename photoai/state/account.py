@@ -15,7 +15,7 @@ from photoai import db
 from photoai.services import accounts
 from photoai.services.privacy import deletion, export
 from photoai.services.privacy.export import ExportView
-from photoai.state import live_jobs, page_load
+from photoai.state import live_jobs
 from photoai.state.display import when
 from photoai.state.session import SessionState
 
@@ -33,7 +33,6 @@ class AccountState(SessionState):
     _watch_alive_at: float = 0.0
 
     @rx.event
-    @page_load.hydrates
     async def on_load(self) -> EventSpec | None:
         self.name_message = self.password_error = self.password_message = ""
         self.delete_error = ""

@@ -25,7 +25,6 @@ from photoai.services.admin import (
     users_admin,
 )
 from photoai.services.admin.audit import AdminError
-from photoai.state import page_load
 from photoai.state.display import ledger_row
 from photoai.state.session import SessionState
 from photoai.wording import counted
@@ -98,7 +97,6 @@ class AdminOverviewState(AdminState):
         self.figures, self.series = [], []
 
     @rx.event
-    @page_load.hydrates
     async def on_load(self) -> None:
         if await self._admin() is None:
             return
@@ -238,7 +236,6 @@ class AdminJobsState(AdminPager, AdminState):
         self.rows, self.providers, self.next_before = [], [], 0
 
     @rx.event
-    @page_load.hydrates
     async def on_load(self) -> None:
         if await self._admin() is None:
             return
@@ -320,7 +317,6 @@ class AdminUsersState(AdminState):
         self.rows = []
 
     @rx.event
-    @page_load.hydrates
     async def on_load(self) -> None:
         if await self._admin() is None:
             return
@@ -363,7 +359,6 @@ class AdminUserState(AdminState):
         return _id_of(self.router.url.path.rstrip("/").rsplit("/", 1)[-1])
 
     @rx.event
-    @page_load.hydrates
     async def on_load(self) -> None:
         if await self._admin() is None:
             return
@@ -458,7 +453,6 @@ class AdminProvidersState(AdminState):
         self.rows = []
 
     @rx.event
-    @page_load.hydrates
     async def on_load(self) -> None:
         if await self._admin() is None:
             return
@@ -485,7 +479,6 @@ class AdminStripeState(AdminState):
         self.rows = []
 
     @rx.event
-    @page_load.hydrates
     async def on_load(self) -> None:
         if await self._admin() is None:
             return
@@ -521,7 +514,6 @@ class AdminAuditState(AdminPager, AdminState):
         self.rows, self.next_before = [], 0
 
     @rx.event
-    @page_load.hydrates
     async def on_load(self) -> None:
         if await self._admin() is None:
             return

@@ -8,7 +8,6 @@ import reflex as rx
 from reflex.event import EventSpec
 
 from photoai.services import accounts
-from photoai.state import page_load
 from photoai.state.session import SessionState
 
 
@@ -28,7 +27,6 @@ class LoginState(SessionState):
     busy: rx.Field[bool] = rx.field(False)
 
     @rx.event
-    @page_load.hydrates
     async def on_load(self) -> EventSpec | None:
         params = self.router.url.query_parameters
         self.busy = False
@@ -78,7 +76,6 @@ class RegisterState(SessionState):
     busy: rx.Field[bool] = rx.field(False)
 
     @rx.event
-    @page_load.hydrates
     async def on_load(self) -> None:
         self.busy = False
         self.error = ""
@@ -138,8 +135,7 @@ class ResetPasswordState(SessionState):
     busy: rx.Field[bool] = rx.field(False)
 
     @rx.event
-    @page_load.hydrates
-    async def on_load(self) -> None:
+    def on_load(self) -> None:
         self.error = ""
         self.busy = False
 

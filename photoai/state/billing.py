@@ -19,7 +19,6 @@ from photoai.services.billing.catalog import CreditPack, Plan
 from photoai.services.billing.overview import DayUsage, SubscriptionView
 from photoai.services.billing.stripe_api import BillingError
 from photoai.settings import get_settings
-from photoai.state import page_load
 from photoai.state.display import day, ledger_row
 from photoai.state.session import SessionState
 
@@ -209,7 +208,6 @@ class BillingState(SessionState):
         return self._purchase_attempt
 
     @rx.event
-    @page_load.hydrates
     async def on_load(self) -> EventSpec | None:
         self.error = self.busy = ""
         self._purchase_attempt = secrets.token_urlsafe(16)

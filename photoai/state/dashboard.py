@@ -9,7 +9,6 @@ from photoai import db
 from photoai.services import accounts, credit_history
 from photoai.services.billing import stripe_api
 from photoai.services.credits import EntryView
-from photoai.state import page_load
 from photoai.state.display import ledger_row, photo_range
 from photoai.state.session import SessionState
 
@@ -27,7 +26,6 @@ class DashboardState(SessionState):
     billing_on: rx.Field[bool] = rx.field(False)
 
     @rx.event
-    @page_load.hydrates
     async def on_load(self) -> EventSpec | None:
         user = await self._current_user()
         if user is None:

@@ -18,7 +18,6 @@ from photoai.api.gallery_routes import PAGE_ROUTE
 from photoai.services import gallery
 from photoai.services.gallery import ImageView, Sort
 from photoai.settings import get_settings
-from photoai.state import page_load
 from photoai.state.display import when
 from photoai.state.session import SessionState
 
@@ -116,7 +115,6 @@ class GalleryState(SessionState):
         self.reload += 1
 
     @rx.event
-    @page_load.hydrates
     async def on_load(self) -> EventSpec | None:
         user = await self._current_user()
         if user is None:

@@ -18,7 +18,7 @@ from photoai.services import accounts, credits, gallery, generation, styles
 from photoai.services.gallery import GalleryPage, ImageView
 from photoai.services.generation import GenerationOptions, RequestView
 from photoai.services.queue import QueueUnavailable
-from photoai.state import live_jobs, page_load
+from photoai.state import live_jobs
 from photoai.state.session import SessionState
 
 DOUBLE_SUBMIT_SECONDS = 3.0
@@ -190,7 +190,6 @@ class GenerateState(SessionState):
         await live_jobs.follow_jobs(self, token, load, show)
 
     @rx.event
-    @page_load.hydrates
     async def on_load(self) -> EventSpec | None:
         user = await self._current_user()
         if user is None:

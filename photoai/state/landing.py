@@ -2,7 +2,6 @@
 
 import reflex as rx
 
-from photoai.state import page_load
 from photoai.state.display import photo_range
 from photoai.state.session import SessionState
 
@@ -11,9 +10,5 @@ class LandingState(SessionState):
     photo_range: rx.Field[str] = rx.field("")
 
     @rx.event
-    @page_load.hydrates
-    async def on_load(self) -> None:
-        """One handler, so the page loads in two events (see page_load): the photo range, and
-        "Dashboard" instead of "Sign in" for a signed-in visitor."""
+    def load_photo_range(self) -> None:
         self.photo_range = photo_range()
-        await self._load_if_signed_in()

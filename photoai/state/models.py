@@ -22,7 +22,7 @@ from photoai.services.privacy import consent, retention
 from photoai.services.queue import QueueUnavailable
 from photoai.services.training import ModelDetail, ModelView, PhotoView
 from photoai.settings import get_settings
-from photoai.state import live_jobs, page_load
+from photoai.state import live_jobs
 from photoai.state.display import day, photo_range, when
 from photoai.state.privacy import disclosure_rows
 from photoai.state.session import SessionState
@@ -145,7 +145,6 @@ class ModelsState(SessionState):
             self.loaded = True
 
     @rx.event
-    @page_load.hydrates
     async def on_load(self) -> EventSpec | None:
         user = await self._current_user()
         if user is None:
@@ -181,7 +180,6 @@ class NewModelState(SessionState):
     busy: rx.Field[bool] = rx.field(False)
 
     @rx.event
-    @page_load.hydrates
     async def on_load(self) -> EventSpec | None:
         self.error = ""
         self.busy = False
@@ -364,7 +362,6 @@ class ModelDetailState(SessionState):
         return await self._reload()
 
     @rx.event
-    @page_load.hydrates
     async def on_load(self) -> EventSpec | None:
         self.error = self.notice = ""
         self.refusals = []

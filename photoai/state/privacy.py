@@ -4,7 +4,6 @@ import reflex as rx
 
 from photoai.services.privacy import disclosure
 from photoai.settings import get_settings
-from photoai.state import page_load
 from photoai.state.session import SessionState
 
 
@@ -20,7 +19,6 @@ class PrivacyState(SessionState):
     rows: rx.Field[list[dict[str, str]]] = rx.field(default_factory=list)
 
     @rx.event
-    @page_load.hydrates
     async def on_load(self) -> None:
         self.rows = disclosure_rows()
         await self._load_if_signed_in()

@@ -132,6 +132,11 @@ class SessionState(rx.State):
         """on_load of every protected page."""
         return await self._ensure_signed_in()
 
+    @rx.event
+    async def check_session(self) -> None:
+        """on_load of public pages: show "Dashboard" instead of "Sign in" when signed in."""
+        await self._load_if_signed_in()
+
     def _signed_out(self) -> EventSpec:
         """The logout route revokes the session and clears the HttpOnly cookie."""
         self.signed_in = False
