@@ -6,7 +6,7 @@ Every field has an embedded default so that a first run needs no configuration a
 
 import os
 import secrets
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from pydantic import Field
@@ -351,9 +351,12 @@ class Settings(BaseSettings):
             return self.database_url
         return f"sqlite:///{self.data_dir / 'photoai.db'}"
 
-    @property
+    @cached_property
     def signing_key(self) -> str:
-        """The operator's secret, or one generated on first run and shared through data_dir."""
+        """The operator's secret, or one generated on first run and shared through data_dir.
+
+        Read once per Settings: every websocket event hashes the session token with it, and
+        the file never changes once the first process created it."""
         if self.secret_key:
             return self.secret_key
         path = self.data_dir / "secret_key"
