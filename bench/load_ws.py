@@ -25,9 +25,10 @@ Generate at that moment; changes it shows while elsewhere are not counted).
 touches it, so nothing changes), opens the Models page, which then follows the user's job
 events, and stays; the server CPU is measured over `--seconds` once every page is loaded.
 
-`--cpu-per pick` (a state-only event) or `--cpu-per models` (opening Models: one database
-session) sends only that event, once every page is loaded, and divides the server CPU over
-that phase by the number of events: the CPU one such event costs (a mean, queries included).
+`--cpu-per pick` (a state-only event) or `--cpu-per PAGE` (opening that page: its on_load chain
+and one database session; PAGE is one of models, generate, dashboard, gallery, account) sends
+only that event, once every page is loaded, and divides the server CPU over that phase by the
+number of events: the CPU one such event costs (a mean, queries included).
 
 `--url` may be repeated: users are spread over the backends round-robin. Prints p50/p95/p99 per
 event type, errors, and the CPU and RSS of the server processes (those listening on the target
@@ -72,6 +73,14 @@ PICK_STYLE = f"{GENERATE}.pick_style"
 SUBMIT = f"{GENERATE}.submit"
 NAMESPACE = "/_event"  # Reflex's socket lives at /_event, path and namespace alike
 EVENT_TIMEOUT_SECONDS = 30.0
+# `--cpu-per` pages: the path a navigation opens.
+PAGES = {
+    "models": "/models",
+    "generate": "/generate",
+    "dashboard": "/dashboard",
+    "gallery": "/gallery",
+    "account": "/account",
+}
 ORDER = (
     "page load (hydrate)",
     "open Generate",
@@ -262,7 +271,7 @@ async def _one_kind(
 ) -> None:
     """Only one kind of event, after every page is loaded: the server CPU each one costs."""
     pick = args.cpu_per == "pick"
-    label = "pick a style" if pick else "open Models"
+    label = "pick a style" if pick else f"open {args.cpu_per.capitalize()}"
     await asyncio.gather(*(u.load_page() for u in users))
     if pick:
         await asyncio.gather(*(u.navigate("open Generate", "/generate") for u in users))
@@ -280,7 +289,7 @@ async def _one_kind(
                 style = {"style_id": rng.choice(style_ids)}
                 await user.send(label, PICK_STYLE, style, _style_shown)
             else:
-                await user.navigate(label, "/models")
+                await user.navigate(label, PAGES[args.cpu_per])
             await asyncio.sleep(args.pace * rng.uniform(0.5, 1.5))
 
     await asyncio.gather(*(loop(u) for u in users))
@@ -427,7 +436,9 @@ def parse_args() -> argparse.Namespace:
         "--idle", action="store_true", help="measure idle watchers instead (see above)"
     )
     parser.add_argument(
-        "--cpu-per", choices=["pick", "models"], help="only this event: its server CPU each"
+        "--cpu-per",
+        choices=["pick", *PAGES],
+        help="only this event (a pick, or opening a page): its server CPU each",
     )
     parser.add_argument("--pid", type=int, action="append", default=[], help="also measure")
     args = parser.parse_args()
