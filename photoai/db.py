@@ -47,7 +47,7 @@ def make_engine(url: str) -> Engine:
 def get_engine() -> Engine:
     global _engine, _engine_pid, _engine_url
     url = get_settings().resolved_database_url
-    if _engine is not None and _engine_url == url and _engine_pid != os.getpid():
+    if _engine is not None and _engine_pid != os.getpid():
         # In a forked child the pooled connections belong to the parent: a fresh pool, without
         # closing them (which would end the parent's sessions too). The engine itself stays,
         # with its dialect set up and its compiled statements (SQLAlchemy's recipe for fork).
@@ -55,7 +55,7 @@ def get_engine() -> Engine:
         _engine_pid = os.getpid()
     if _engine is None or _engine_url != url:
         if _engine is not None:
-            _engine.dispose(close=_engine_pid == os.getpid())
+            _engine.dispose()  # this process's own pool by now
         _engine = make_engine(url)
         _engine_pid = os.getpid()
         _engine_url = url
