@@ -35,6 +35,7 @@ from pathlib import Path
 os.environ.setdefault("PHOTOAI_BCRYPT_ROUNDS", "4")  # bench users never type a password
 os.environ.setdefault("PHOTOAI_MIN_PHOTOS", "4")  # Instant from four photos: a shorter set-up
 
+import psutil
 import redis
 from rq import Queue, Worker
 from sqlalchemy import select
@@ -76,20 +77,15 @@ def _tree_cpu_seconds(root: int) -> float:
     """CPU seconds (user + system) of every live process under `root`, each with its reaped
     children (a finished work horse counts in its RQ worker's): the workers' CPU is less
     sensitive to other load on the machine than their wall times."""
-    tick = os.sysconf("SC_CLK_TCK")
-    stats: dict[int, list[str]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stats[int(entry.name)] = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-    tree, todo, ticks = {pid: int(f[1]) for pid, f in stats.items()}, [root], 0
-    while todo:
-        pid = todo.pop()
-        ticks += sum(int(x) for x in stats[pid][11:15])  # utime stime cutime cstime
-        todo += [child for child, parent in tree.items() if parent == pid]
-    return ticks / tick
+    top = psutil.Process(root)
+    total = 0.0
+    for proc in [top, *top.children(recursive=True)]:
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system + times.children_user + times.children_system
+    return total
 
 
 @contextmanager
