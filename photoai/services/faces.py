@@ -39,11 +39,13 @@ EMBEDDING_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 # likeness_cost.py); SECOND_LOOK_SHARE sits a little below photo_checks' 0.45, since dlib's
 # boxes come in pyramid steps. When none was found, dlib upsamples 2x, then 4x only when
 # still none was found, to tell a tiny face from no face (about 0.5-1 s, spent only on
-# pictures that are refused anyway).
+# pictures that are refused anyway). Scoring stops at 2x: a face found only at 4x is under
+# about 40 px, too few to describe, and that look cost 0.45 s of every faceless picture.
 HOG_WINDOW_PX = 80
 SECOND_LOOK_SHARE = 0.4
 MAX_SECOND_LOOK_SCALE = 2.0
 MAX_UPSAMPLE = 2
+MAX_SCORING_UPSAMPLE = 1
 # The upload check first looks at a copy this small (a quarter of the pixels of a 512 px
 # analysis copy, so about a quarter of the cost) only to measure the largest face and so choose
 # the scale of the look that counts every face, which is never below the analysis size. Boxes
@@ -178,7 +180,8 @@ def detect_faces(image: NDArray[np.uint8], *, second_look: bool = True) -> list[
     a face SECOND_LOOK_SHARE as wide needs (the small second face), never smaller than it is.
     Without it (scoring, which needs only the largest face) a LARGEST_SIDE copy is enough for
     a portrait's face. When those find nothing, the picture is looked at as it is, enlarged
-    when a second look needs it, then upsampled, to tell a small face from no face.
+    when a second look needs it, then upsampled, to tell a small face from no face (for
+    scoring, only as far as a face worth describing).
     """
     with _lock:
         if second_look:
@@ -197,7 +200,7 @@ def detect_faces(image: NDArray[np.uint8], *, second_look: bool = True) -> list[
             if not second_look or scale <= 1:
                 return faces
             return _with_missed(_look_at(image, scale), faces)
-        for upsample in range(1, MAX_UPSAMPLE + 1):
+        for upsample in range(1, (MAX_UPSAMPLE if second_look else MAX_SCORING_UPSAMPLE) + 1):
             faces = _detect(image, upsample)
             if faces:
                 break
