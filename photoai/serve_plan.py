@@ -4,11 +4,13 @@
 its Redis state manager on a database of its own (the product's database number + 1, so that
 Reflex's keyspace notifications and state keys never mix with the queue's keys), one backend
 process per core (`GRANIAN_WORKERS`) and `JOB_PROCESSES_PER_CORE` RQ worker processes per
-core. The run command's demo provider makes jobs CPU-bound (dlib's face embedding), and more
-processes than cores finished a burst later, not sooner (bench/job_burst.py, see
-docs/operator-guide.md "Capacity"); with remote providers, whose jobs mostly wait, raise
-PHOTOAI_JOB_WORKERS. Without Redis the app runs as one backend process with jobs inside it,
-as before. A `REFLEX_REDIS_URL` or
+core, at most `MAX_JOB_PROCESSES`. A job mostly waits (for a remote provider, seconds to
+minutes; the demo provider's pictures take a few hundred ms of CPU each), and an idle queue
+process costs about 25 MB (PSS), so there are enough of them for a burst to start at once
+instead of queueing behind a few jobs (bench/job_burst.py, docs/operator-guide.md "Capacity").
+The cap keeps the running jobs' database connections, one each, well inside PostgreSQL's
+default of 100 beside the backends'. Without Redis the app runs as one backend process with
+jobs inside it, as before. A `REFLEX_REDIS_URL` or
 `PHOTOAI_JOB_WORKERS` already set in the environment wins over the derived one.
 """
 
@@ -20,7 +22,8 @@ from urllib.parse import urlsplit, urlunsplit
 import redis
 
 REDIS_DATABASES = 16  # Redis's default `databases`; the derived number must stay below it
-JOB_PROCESSES_PER_CORE = 1
+JOB_PROCESSES_PER_CORE = 10
+MAX_JOB_PROCESSES = 40
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,7 @@ def plan(product_url: str, cores: int, reflex_url: str = "", job_workers: int = 
     return ServePlan(
         reflex_redis_url=reflex_url or reflex_state_url(product_url),
         backend_workers=cores,
-        job_workers=job_workers if job_workers > 0 else cores * JOB_PROCESSES_PER_CORE,
+        job_workers=job_workers or min(MAX_JOB_PROCESSES, cores * JOB_PROCESSES_PER_CORE),
     )
 
 

@@ -3,8 +3,8 @@
 # the demo AI provider, billing off, email to ./data/outbox.
 # When Redis answers at PHOTOAI_REDIS_URL (default redis://127.0.0.1:6379/0) every core is used:
 # Reflex keeps its state in Redis on the next database (/1 by default; REFLEX_REDIS_URL set by
-# you wins) with one backend process per core, and PHOTOAI_JOB_WORKERS RQ worker processes (one
-# per core, see docs/operator-guide.md "Capacity") run the jobs.
+# you wins) with one backend process per core, and PHOTOAI_JOB_WORKERS RQ worker processes (ten
+# per core, at most 40, see docs/operator-guide.md "Capacity") run the jobs.
 # Without Redis: one backend process, and jobs run inside it.
 # Open http://localhost:${PORT:-3000}
 set -euo pipefail

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from photoai.serve_plan import JOB_PROCESSES_PER_CORE, reflex_state_url
+from photoai.serve_plan import JOB_PROCESSES_PER_CORE, MAX_JOB_PROCESSES, plan, reflex_state_url
 from tests.conftest import REDIS_TEST_URL
 
 UNREACHABLE = "redis://127.0.0.1:1/0"
@@ -51,8 +51,13 @@ def test_with_redis_every_core_serves_pages_and_several_jobs() -> None:
     assert plan == {
         "url": reflex_state_url(REDIS_TEST_URL),
         "backends": str(cores),
-        "jobs": str(cores * JOB_PROCESSES_PER_CORE),
+        "jobs": str(min(MAX_JOB_PROCESSES, cores * JOB_PROCESSES_PER_CORE)),
     }
+
+
+@pytest.mark.parametrize(("cores", "jobs"), [(1, 10), (2, 20), (4, 40), (64, 40)])
+def test_job_processes_grow_with_the_cores_up_to_a_cap(cores: int, jobs: int) -> None:
+    assert plan(REDIS_TEST_URL, cores).job_workers == jobs
 
 
 def test_an_operators_job_worker_count_wins() -> None:
