@@ -43,7 +43,7 @@ class AccountState(SessionState):
         profile, view = await asyncio.to_thread(self._read, user.user_id)
         self._show_profile(profile)
         self._show_export(view)
-        return self._follow(restart=True)
+        return self._follow(restart=not live_jobs.following_here(self._watch_id))
 
     @staticmethod
     def _read(user_id: int) -> tuple[accounts.Profile, ExportView | None]:
@@ -93,7 +93,7 @@ class AccountState(SessionState):
                 self._watch_id = ""
             return bool(self._watch_id)
 
-        await live_jobs.follow_jobs(self, token, load, show)
+        await live_jobs.follow_jobs(self, watch_id, token, load, show)
 
     @rx.event
     async def request_export(self) -> EventSpec | None:

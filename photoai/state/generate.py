@@ -187,7 +187,7 @@ class GenerateState(SessionState):
                 self._watch_id = ""
             return bool(self._watch_id)
 
-        await live_jobs.follow_jobs(self, token, load, show)
+        await live_jobs.follow_jobs(self, watch_id, token, load, show)
 
     @rx.event
     async def on_load(self) -> EventSpec | None:
@@ -208,7 +208,7 @@ class GenerateState(SessionState):
             self._prefill_from(image)
         self._update_cost()
         self._show_queue(queue)
-        return self._follow(restart=True)
+        return self._follow(restart=not live_jobs.following_here(self._watch_id))
 
     def _prefill_from(self, image: ImageView) -> None:
         """Copy a picture's settings, for "Generate again with these settings"."""

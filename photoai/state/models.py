@@ -152,7 +152,7 @@ class ModelsState(SessionState):
         profile, views = await asyncio.to_thread(_read_list, user.user_id)
         self._show_profile(profile)
         self._show(views)
-        if not self.any_active:
+        if not self.any_active or live_jobs.following_here(self._watch_id):
             return None
         self._watch_id = live_jobs.new_watch_id()
         return ModelsState.follow_jobs(self._watch_id)  # type: ignore[misc]
@@ -172,7 +172,7 @@ class ModelsState(SessionState):
             self._show(views)
             return self.any_active
 
-        await live_jobs.follow_jobs(self, token, load, show)
+        await live_jobs.follow_jobs(self, watch_id, token, load, show)
 
 
 class NewModelState(SessionState):
@@ -346,7 +346,7 @@ class ModelDetailState(SessionState):
                 self._watch_id = ""
             return bool(self._watch_id)
 
-        await live_jobs.follow_jobs(self, token, load, show)
+        await live_jobs.follow_jobs(self, watch_id, token, load, show)
 
     @rx.event
     async def give_consent(self, form: dict[str, Any]) -> EventSpec | None:

@@ -2,16 +2,11 @@
 so a non-admin (or a signed-out tab) sending the events by hand changes nothing and sees the
 not-found view."""
 
-from typing import TypeVar
-
 import pytest
 import redis
-import reflex as rx
-from reflex.istate.data import RouterData
 
 from photoai.services import credits, jobs
 from photoai.services.admin import audit, users_admin
-from photoai.settings import get_settings
 from photoai.state.admin import (
     PAGE,
     AdminAuditState,
@@ -27,8 +22,7 @@ from photoai.state.dashboard import DashboardState
 from tests.async_support import run as _run
 from tests.factories import make_user
 from tests.services.admin.support import generation_job, make_admin, sign_in
-
-S = TypeVar("S", bound=AdminState)
+from tests.state.tabs import tab_state
 
 PAGES: list[tuple[type[AdminState], str]] = [
     (AdminOverviewState, "/admin"),
@@ -39,17 +33,6 @@ PAGES: list[tuple[type[AdminState], str]] = [
     (AdminStripeState, "/admin/stripe"),
     (AdminAuditState, "/admin/audit"),
 ]
-
-
-def _state(cls: type[S], token: str | None, path: str) -> S:
-    root = rx.State(_reflex_internal_init=True)
-    headers = {"cookie": f"{get_settings().session_cookie_name}={token}"} if token else {}
-    root.router = RouterData.from_router_data(
-        {"headers": headers, "pathname": path, "asPath": path}
-    )
-    state = root.get_substate(cls.get_full_name().split("."))
-    assert isinstance(state, cls)
-    return state
 
 
 @pytest.fixture
@@ -63,10 +46,10 @@ def test_pages_show_not_found_to_anyone_but_an_admin(
 ) -> None:
     user_token = sign_in(make_user(5))
     for token in (None, user_token, "forged"):
-        state = _state(cls, token, path)
+        state = tab_state(cls, token, path)
         assert _run(state.on_load()) is None
         assert state.checked and not state.allowed
-    admin = _state(cls, sign_in(make_admin()), path)
+    admin = tab_state(cls, sign_in(make_admin()), path)
     _run(admin.on_load())
     assert admin.checked and admin.allowed
 
@@ -78,20 +61,20 @@ def test_admin_events_sent_by_a_non_admin_change_nothing(db: None) -> None:
     queued = generation_job(owner)
     user_token = sign_in(make_user(5))
     for token in (None, user_token):
-        page = _state(AdminJobsState, token, "/admin/jobs")
+        page = tab_state(AdminJobsState, token, "/admin/jobs")
         _run(page.retry({"job_id": str(failed), "reason": "sneaky"}))
         _run(page.cancel({"job_id": str(queued), "reason": "sneaky"}))
         _run(page.filter({"kind": "generation"}))
         _run(page.next_page())
         assert not page.allowed and page.rows == [] and page.notice == ""
-        account = _state(AdminUserState, token, f"/admin/users/{owner}")
+        account = tab_state(AdminUserState, token, f"/admin/users/{owner}")
         _run(account.adjust({"delta": "1000", "adjust-reason": "sneaky"}))
         _run(account.set_blocked({"block": "1", "block-reason": "sneaky"}))
         assert not account.allowed and account.user == {}
-        overview = _state(AdminOverviewState, token, "/admin")
+        overview = tab_state(AdminOverviewState, token, "/admin")
         _run(overview.choose_period({"start": "2026-01-01", "end": "2026-01-31"}))
         assert overview.figures == []
-        people = _state(AdminUsersState, token, "/admin/users")
+        people = tab_state(AdminUsersState, token, "/admin/users")
         _run(people.search({"query": "example"}))
         assert people.rows == []
     assert [j.status for j in map(jobs.get, (failed, queued))] == ["failed", "queued"]  # type: ignore[union-attr]
@@ -105,7 +88,7 @@ def test_an_admin_retries_adjusts_and_blocks_through_the_states(db: None) -> Non
     failed = generation_job(owner)
     jobs.fail(failed, "boom")
     token = sign_in(make_admin())
-    page = _state(AdminJobsState, token, "/admin/jobs")
+    page = tab_state(AdminJobsState, token, "/admin/jobs")
     _run(page.on_load())
     assert [r["id"] for r in page.rows] == [str(failed)]
     _run(page.retry({"job_id": str(failed), "reason": ""}))
@@ -113,7 +96,7 @@ def test_an_admin_retries_adjusts_and_blocks_through_the_states(db: None) -> Non
     _run(page.retry({"job_id": str(failed), "reason": "provider back"}))
     assert page.error == "" and page.notice.startswith(f"Job #{failed} retried as job #")
     assert [r["status"] for r in page.rows] == ["queued", "failed"]
-    account = _state(AdminUserState, token, f"/admin/users/{owner}")
+    account = tab_state(AdminUserState, token, f"/admin/users/{owner}")
     _run(account.on_load())
     assert account.user["balance"] == "8"
     _run(account.adjust({"delta": "-9", "adjust-reason": "cleanup"}))
@@ -129,9 +112,9 @@ def test_an_admin_retries_adjusts_and_blocks_through_the_states(db: None) -> Non
 
 
 def test_only_admins_see_the_console_link(db: None) -> None:
-    member = _state(DashboardState, sign_in(make_user(5)), "/dashboard")
+    member = tab_state(DashboardState, sign_in(make_user(5)), "/dashboard")
     _run(member.on_load())
-    admin = _state(DashboardState, sign_in(make_admin()), "/dashboard")
+    admin = tab_state(DashboardState, sign_in(make_admin()), "/dashboard")
     _run(admin.on_load())
     assert member.signed_in and not member.is_admin
     assert admin.signed_in and admin.is_admin
@@ -140,13 +123,13 @@ def test_only_admins_see_the_console_link(db: None) -> None:
 def test_an_admin_pages_through_the_audit_log(db: None) -> None:
     token = sign_in(make_admin())
     owner = make_user(0)
-    page = _state(AdminUsersState, token, "/admin/users")
+    page = tab_state(AdminUsersState, token, "/admin/users")
     _run(page.on_load())
-    account = _state(AdminUserState, token, f"/admin/users/{owner}")
+    account = tab_state(AdminUserState, token, f"/admin/users/{owner}")
     _run(account.on_load())
     for n in range(PAGE + 3):
         _run(account.adjust({"delta": "1", "adjust-reason": f"goodwill {n}"}))
-    log = _state(AdminAuditState, token, "/admin/audit")
+    log = tab_state(AdminAuditState, token, "/admin/audit")
     _run(log.on_load())
     assert len(log.rows) == PAGE and log.next_before != 0
     _run(log.next_page())

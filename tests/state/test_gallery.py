@@ -3,30 +3,17 @@ changed since the grid fetched its list, each bounded however big the gallery is
 
 import pickle
 
-import reflex as rx
-from reflex.istate.data import RouterData
-
-from photoai.services import accounts
-from photoai.settings import get_settings
 from photoai.state.gallery import MAX_REMOVED, MAX_SELECTED, GalleryState
 from tests.async_support import run
 from tests.factories import make_user
+from tests.services.admin.support import sign_in
 from tests.services.test_gallery import add_image
+from tests.state.tabs import tab_state
 
 
 def gallery_state(user_id: int | None = None) -> GalleryState:
-    cookie = ""
-    if user_id is not None:
-        ticket = accounts.create_login_ticket(user_id, "/gallery")
-        token = accounts.redeem_login_ticket(ticket, "pytest", "127.0.0.1").token
-        cookie = f"{get_settings().session_cookie_name}={token}"
-    root = rx.State(_reflex_internal_init=True)
-    root.router = RouterData.from_router_data(
-        {"headers": {"cookie": cookie}, "pathname": "/gallery", "asPath": "/gallery"}
-    )
-    state = root.get_substate(GalleryState.get_full_name().split("."))
-    assert isinstance(state, GalleryState)
-    return state
+    token = None if user_id is None else sign_in(user_id)
+    return tab_state(GalleryState, token, "/gallery")
 
 
 def test_the_grid_url_carries_the_sort_and_filters() -> None:
