@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     queue_name: str = Field(
         default="photoai", description="RQ queue; give each installation sharing a Redis its own."
     )
+    job_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="Niceness of worker.py and its job processes: on a CPU shared with the "
+        "web backends, pages are served first and jobs take what is left.",
+    )
 
     starter_credits: int = Field(
         default=50, ge=0, description="Enough for one training and a first batch of images."

@@ -186,3 +186,19 @@ def test_a_job_taken_by_a_queue_process_killed_before_starting_it_still_runs(
         assert credits.balance(uid) == 10 == credits.ledger_sum(uid)
     finally:
         worker_support.stop(worker)
+
+
+def test_every_worker_process_runs_at_the_operators_lower_priority(
+    pg: str, worker_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages come before jobs on a busy CPU: the worker and its queue processes (whose work
+    horses inherit it) run at PHOTOAI_JOB_NICE."""
+    wanted = min(19, os.getpriority(os.PRIO_PROCESS, 0) + 7)
+    monkeypatch.setenv("PHOTOAI_JOB_NICE", str(wanted))
+    worker = worker_support.start_worker(tmp_path / "nice.log", "--processes", "2")
+    try:
+        assert worker_support.wait_until(lambda: len(_queue_processes(worker)) == 2, 90.0)
+        pids = [worker.pid, *_queue_processes(worker)]
+        assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in pids} == {wanted}
+    finally:
+        worker_support.stop(worker)
