@@ -13,10 +13,11 @@ the jobs of dead workers at once, on its first pass) runs in a spawned process, 
 interpreter, so no process that forks has a thread of ours that could hold a lock. A queue
 process that dies is started again; the job it was running is recovered by the upkeep.
 
-Jobs give way to pages: every process here runs at the niceness PHOTOAI_JOB_NICE (10 by
+Jobs give way to pages: every process here runs at the niceness PHOTOAI_JOB_NICE (19 by
 default). A burst of jobs is many runnable processes, and at the backends' own priority twenty
 work horses took most of a 2-core machine's CPU from its two backends: at 50 users, opening
-Models had a p95 of 2,275 ms, and 36 ms with the workers at niceness 10 (bench/load_ws.py).
+Models had a p95 of 2,275 ms, and 29 ms with the workers at niceness 19 (bench/load_ws.py).
+Jobs still get every cycle the pages leave idle.
 
 Redis down is survived: the worker waits for it and serves the queue again when it answers,
 without a restart. Without Redis at all, jobs run inside the web process and this process keeps

@@ -40,7 +40,7 @@ class Settings(BaseSettings):
         default="photoai", description="RQ queue; give each installation sharing a Redis its own."
     )
     job_nice: int = Field(
-        default=10,
+        default=19,
         ge=0,
         le=19,
         description="Niceness of worker.py and its job processes: on a CPU shared with the "
