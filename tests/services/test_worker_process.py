@@ -7,6 +7,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 import redis
 from rq import Worker
@@ -151,11 +152,20 @@ def test_a_queue_process_that_dies_is_replaced_and_jobs_go_on(
         worker_support.stop(worker)
 
 
-def _someone_blocked_in_dequeue() -> bool:
-    """A queue process waits in RQ's BLMOVE, so a pushed job goes straight to it."""
+def _blocked_in_dequeue(pid: int) -> bool:
+    """Process `pid` waits in RQ's BLMOVE, so a pushed job goes straight to it. Its own
+    connection, found by port: another test's worker, blocked on another database of the same
+    Redis, would otherwise pass for it."""
     conn = redis_probe.get_redis()
     assert conn is not None
-    return any(c["cmd"] == "blmove" and "b" in c["flags"] for c in conn.client_list())
+    try:
+        ports = {c.laddr.port for c in psutil.Process(pid).net_connections() if c.laddr}
+    except psutil.Error:
+        return False
+    return any(
+        c["cmd"] == "blmove" and "b" in c["flags"] and int(c["addr"].rsplit(":", 1)[1]) in ports
+        for c in conn.client_list()
+    )
 
 
 def test_a_job_taken_by_a_queue_process_killed_before_starting_it_still_runs(
@@ -169,14 +179,19 @@ def test_a_job_taken_by_a_queue_process_killed_before_starting_it_still_runs(
     try:
         assert worker_support.wait_until(lambda: len(_queue_processes(worker)) == 1, 90.0)
         victim = _queue_processes(worker)[0]
-        assert worker_support.wait_until(_someone_blocked_in_dequeue, 30.0)
+        assert worker_support.wait_until(lambda: _blocked_in_dequeue(victim), 30.0)
         os.kill(victim, signal.SIGSTOP)
         job_id = jobs.create(jobs_support.KIND, user_id=uid, credits_to_hold=2)
         q = queue.rq_queue()
         assert q is not None
         assert worker_support.wait_until(
             lambda: q.intermediate_queue.get_job_ids() == [queue.rq_job_id(job_id)], 10.0
-        ), "the stopped process did not take the job"
+        ), (
+            "the stopped process did not take the job: "
+            f"queued {q.get_job_ids()}, intermediate {q.intermediate_queue.get_job_ids()}, "
+            f"started {q.started_job_registry.get_job_ids()}, status {jobs.get(job_id)}; "
+            + (tmp_path / "pool.log").read_text()[-3000:]
+        )
         os.kill(victim, signal.SIGKILL)
         assert worker_support.wait_until(
             lambda: jobs.get(job_id).status == JobStatus.SUCCEEDED,  # type: ignore[union-attr]
