@@ -37,6 +37,7 @@ os.environ.setdefault("PHOTOAI_MIN_PHOTOS", "4")  # Instant from four photos: a 
 
 import psutil
 import redis
+from process_stats import cpu_seconds, percentile
 from rq import Queue, Worker
 from sqlalchemy import select
 from sqlmodel import col
@@ -56,11 +57,6 @@ NOOP_JOBS = 30
 _FINAL = (JobStatus.SUCCEEDED.value, JobStatus.FAILED.value, JobStatus.CANCELED.value)
 
 
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 def _user_with_photos(n: int, pictures: tuple[bytes, ...]) -> int:
     uid = accounts.register(f"burst-{n}-{secrets.token_hex(3)}@example.com", secrets.token_hex(12))
     credits.grant(uid, 50, kind=LedgerKind.ADJUSTMENT, reference=f"bench:{uid}")
@@ -74,18 +70,9 @@ def _user_with_photos(n: int, pictures: tuple[bytes, ...]) -> int:
 
 
 def _tree_cpu_seconds(root: int) -> float:
-    """CPU seconds (user + system) of every live process under `root`, each with its reaped
-    children (a finished work horse counts in its RQ worker's): the workers' CPU is less
-    sensitive to other load on the machine than their wall times."""
+    """CPU seconds of the worker and every live process under it."""
     top = psutil.Process(root)
-    total = 0.0
-    for proc in [top, *top.children(recursive=True)]:
-        try:
-            times = proc.cpu_times()
-        except psutil.Error:
-            continue
-        total += times.user + times.system + times.children_user + times.children_system
-    return total
+    return cpu_seconds([top, *top.children(recursive=True)])
 
 
 @contextmanager
@@ -194,7 +181,7 @@ def report(rows: list[Job]) -> None:
     startups = [ms for r in rows if (ms := _horse_startup_ms(r)) is not None]
     print(f"jobs: {len(rows)}, statuses: {statuses}, attempts: {sum(r.attempts for r in rows)}")
     print(
-        f"start wait: p50 {statistics.median(waits):.2f} s, p95 {_pct(waits, 0.95):.2f} s, "
+        f"start wait: p50 {statistics.median(waits):.2f} s, p95 {percentile(waits, 0.95):.2f} s, "
         f"max {max(waits):.2f} s"
     )
     print(f"attempt run time: p50 {statistics.median(runs):.0f} ms, max {max(runs):.0f} ms")

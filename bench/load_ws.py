@@ -56,6 +56,7 @@ import httpx
 import psutil
 import redis.asyncio as aioredis
 import socketio
+from process_stats import cpu_seconds, percentile
 from reflex.state import OnLoadInternalState, State
 from reflex_base.constants import CompileVars
 
@@ -276,7 +277,7 @@ async def _one_kind(
     if pick:
         await asyncio.gather(*(u.navigate("open Generate", "/generate") for u in users))
     procs = _server_processes(urls, args.pid)
-    cpu_before = _cpu_seconds(procs)
+    cpu_before = cpu_seconds(procs)
     done_before = len(users[0].results.latencies[label])
     started = time.monotonic()
     deadline = started + args.seconds
@@ -294,7 +295,7 @@ async def _one_kind(
 
     await asyncio.gather(*(loop(u) for u in users))
     wall = time.monotonic() - started
-    cpu = _cpu_seconds(procs) - cpu_before
+    cpu = cpu_seconds(procs) - cpu_before
     done = len(users[0].results.latencies[label]) - done_before
     _print_table(users[0].results, len(users), wall, cpu, _rss_mb(procs))
     print(f"server CPU per '{label}': {cpu / max(done, 1) * 1000:.2f} ms ({done} events)")
@@ -319,17 +320,6 @@ def _server_processes(urls: list[str], pids: list[int]) -> list[psutil.Process]:
     return list(found.values())
 
 
-def _cpu_seconds(procs: list[psutil.Process]) -> float:
-    total = 0.0
-    for proc in procs:
-        try:
-            times = proc.cpu_times()
-        except psutil.Error:
-            continue
-        total += times.user + times.system
-    return total
-
-
 def _rss_mb(procs: list[psutil.Process]) -> float:
     total = 0
     for proc in procs:
@@ -338,11 +328,6 @@ def _rss_mb(procs: list[psutil.Process]) -> float:
         except psutil.Error:
             continue
     return total / 2**20
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def _print_table(results: Results, users: int, wall: float, cpu: float, rss: float) -> None:
@@ -355,8 +340,9 @@ def _print_table(results: Results, users: int, wall: float, cpu: float, rss: flo
         got = results.latencies.get(label, [])
         if got:
             print(
-                f"| {label} | {len(got)} | {statistics.median(got):.0f} | {_pct(got, 0.95):.0f}"
-                f" | {_pct(got, 0.99):.0f} | {results.errors.get(label, 0)} |"
+                f"| {label} | {len(got)} | {statistics.median(got):.0f} "
+                f"| {percentile(got, 0.95):.0f} | {percentile(got, 0.99):.0f} "
+                f"| {results.errors.get(label, 0)} |"
             )
         else:
             print(f"| {label} | 0 | - | - | - | {results.errors.get(label, 0)} |")
@@ -376,11 +362,11 @@ async def _idle(users: list[User], seconds: float, urls: list[str], pids: list[i
     await asyncio.gather(*(u.load_page() for u in users))
     await asyncio.sleep(5.0)  # the pages' followers start and settle
     procs = _server_processes(urls, pids)
-    cpu_before = _cpu_seconds(procs)
+    cpu_before = cpu_seconds(procs)
     started = time.monotonic()
     await asyncio.sleep(seconds)
     wall = time.monotonic() - started
-    cpu = _cpu_seconds(procs) - cpu_before
+    cpu = cpu_seconds(procs) - cpu_before
     connected = sum(1 for u in users if u.sio.connected)
     print(
         f"\n{len(users)} idle users ({connected} connected), each watching a training, {wall:.0f}"
@@ -408,7 +394,7 @@ async def main(args: argparse.Namespace) -> None:
         return
     pushes = asyncio.create_task(_follow_job_events({u.user_id: u for u in users}))
     procs = _server_processes(urls, args.pid)
-    cpu_before = _cpu_seconds(procs)
+    cpu_before = cpu_seconds(procs)
     started = time.monotonic()
     deadline = started + args.seconds
     await asyncio.gather(
@@ -417,7 +403,7 @@ async def main(args: argparse.Namespace) -> None:
     )
     wall = time.monotonic() - started
     pushes.cancel()
-    _print_table(results, args.users, wall, _cpu_seconds(procs) - cpu_before, _rss_mb(procs))
+    _print_table(results, args.users, wall, cpu_seconds(procs) - cpu_before, _rss_mb(procs))
 
 
 def parse_args() -> argparse.Namespace:
