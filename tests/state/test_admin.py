@@ -3,7 +3,6 @@ so a non-admin (or a signed-out tab) sending the events by hand changes nothing 
 not-found view."""
 
 import pytest
-import redis
 
 from photoai.services import credits, jobs
 from photoai.services.admin import audit, users_admin
@@ -33,11 +32,6 @@ PAGES: list[tuple[type[AdminState], str]] = [
     (AdminStripeState, "/admin/stripe"),
     (AdminAuditState, "/admin/audit"),
 ]
-
-
-@pytest.fixture
-def db(pg: str, redis_conn: redis.Redis) -> None:
-    """PostgreSQL, and a Redis queue that nothing works off."""
 
 
 @pytest.mark.parametrize(("cls", "path"), PAGES)

@@ -4,8 +4,6 @@ a second one would subscribe and read the page's data again right after the page
 import asyncio
 from typing import Any
 
-import pytest
-import redis
 from reflex.event import EventSpec
 
 from photoai.state import live_jobs
@@ -14,11 +12,6 @@ from tests.async_support import run
 from tests.factories import make_user
 from tests.services.admin.support import generation_job, sign_in
 from tests.state.tabs import tab_state
-
-
-@pytest.fixture
-def db(pg: str, redis_conn: redis.Redis) -> None:
-    """PostgreSQL, and a Redis queue that nothing works off."""
 
 
 class _Lock:
