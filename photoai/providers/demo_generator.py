@@ -157,8 +157,8 @@ def _backdrop(size: tuple[int, int], rng: random.Random) -> Image.Image:
 
 def _pattern(picture: Image.Image, rng: random.Random) -> Image.Image:
     """Soft translucent discs ("bokeh") or diagonal bands, placed by the hash: blended
-    straight into the picture (an RGBA pen), not drawn on a layer composited over all of it."""
-    picture = picture.copy()
+    straight into the picture (an RGBA pen), not drawn on a layer composited over all of it.
+    Draws into the picture it is given, which `render` has just made for it."""
     draw = ImageDraw.Draw(picture, "RGBA")
     width, height = picture.size
     colour = (rng.randrange(256), rng.randrange(256), rng.randrange(256))
